@@ -1,0 +1,123 @@
+// The release planner of DESIGN.md section 2: from what the stack ran last time and the release asked
+// for now, decide which colour runs which release and which colour takes traffic. Pure, so every row
+// of the table is tested without Pulumi.
+import { Colour, otherColour } from "./colour";
+
+/** What one colour ran at the end of the previous deploy (from the stack's own outputs). */
+export interface DeployedColour {
+    release: string;
+    /** Image reference pinned by digest, e.g. registry/app@sha256:… */
+    image: string;
+}
+
+/** The previous deploy of this stack, or undefined on the first deploy. */
+export interface PreviousState {
+    live: Colour;
+    colours: Partial<Record<Colour, DeployedColour>>;
+}
+
+export type PlanKind =
+    /** Nothing was deployed before: blue gets the release and goes live. */
+    | "first-deploy"
+    /** The live colour already runs the release: nothing changes. */
+    | "unchanged"
+    /** The idle colour still runs the release: traffic moves back to it, nothing is rebuilt. */
+    | "switch-back"
+    /** Neither colour runs the release: the idle colour is replaced with it, then goes live. */
+    | "deploy-idle";
+
+/** Where a colour's image comes from in this deploy. */
+export type PlannedColour =
+    | { release: string; image: { kind: "previous"; ref: string } }
+    | { release: string; image: { kind: "new" } };
+
+export interface ReleasePlan {
+    kind: PlanKind;
+    /** The colour that serves traffic once the deploy succeeds. */
+    live: Colour;
+    /** The colour that served traffic before, if any. */
+    previousLive?: Colour;
+    /** The colour whose containers this deploy (re)creates, if any. Never the previously live one. */
+    replaced?: Colour;
+    /** What each colour runs after the deploy. A colour absent here has never been deployed. */
+    colours: Partial<Record<Colour, PlannedColour>>;
+    /** The release one `pulumi config set release … && pulumi up` away (the idle colour's). */
+    rollbackRelease?: string;
+}
+
+function kept(deployed: DeployedColour): PlannedColour {
+    return { release: deployed.release, image: { kind: "previous", ref: deployed.image } };
+}
+
+function keptColours(previous: PreviousState): Partial<Record<Colour, PlannedColour>> {
+    const colours: Partial<Record<Colour, PlannedColour>> = {};
+    for (const colour of ["blue", "green"] as const) {
+        const deployed = previous.colours[colour];
+        if (deployed) colours[colour] = kept(deployed);
+    }
+    return colours;
+}
+
+export function planRelease(previous: PreviousState | undefined, desiredRelease: string): ReleasePlan {
+    if (desiredRelease.trim() === "") throw new Error("planRelease: the desired release is empty");
+
+    if (previous === undefined) {
+        return {
+            kind: "first-deploy",
+            live: "blue",
+            replaced: "blue",
+            colours: { blue: { release: desiredRelease, image: { kind: "new" } } },
+        };
+    }
+
+    const live = previous.live;
+    const idle = otherColour(live);
+    const colours = keptColours(previous);
+
+    if (previous.colours[live]?.release === desiredRelease) {
+        return {
+            kind: "unchanged",
+            live,
+            previousLive: live,
+            colours,
+            rollbackRelease: previous.colours[idle]?.release,
+        };
+    }
+
+    if (previous.colours[idle]?.release === desiredRelease) {
+        return {
+            kind: "switch-back",
+            live: idle,
+            previousLive: live,
+            colours,
+            rollbackRelease: previous.colours[live]?.release,
+        };
+    }
+
+    colours[idle] = { release: desiredRelease, image: { kind: "new" } };
+    return {
+        kind: "deploy-idle",
+        live: idle,
+        previousLive: live,
+        replaced: idle,
+        colours,
+        rollbackRelease: previous.colours[live]?.release,
+    };
+}
+
+/** One line for logs and `pulumi preview` output. */
+export function describePlan(plan: ReleasePlan): string {
+    const runs = (["blue", "green"] as const)
+        .map((c) => `${c}=${plan.colours[c]?.release ?? "(none)"}`)
+        .join(", ");
+    switch (plan.kind) {
+        case "first-deploy":
+            return `first deploy: blue runs ${plan.colours.blue?.release} and goes live`;
+        case "unchanged":
+            return `unchanged: ${plan.live} already serves ${plan.colours[plan.live]?.release} (${runs})`;
+        case "switch-back":
+            return `switch back: traffic moves ${plan.previousLive} -> ${plan.live}, nothing rebuilt (${runs})`;
+        case "deploy-idle":
+            return `deploy: ${plan.replaced} is replaced with ${plan.colours[plan.live]?.release}, then traffic moves ${plan.previousLive} -> ${plan.live} (${runs})`;
+    }
+}
