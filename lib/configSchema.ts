@@ -1,0 +1,113 @@
+// Every stack setting in one table: its type, default, meaning and which stacks use it. Pulumi.yaml's
+// `config:` block and the README's reference are checked against this table by the tests, so the
+// three cannot drift.
+
+export const PROJECT_NAME = "medusa-deploy";
+
+export type SettingType = "string" | "integer" | "boolean" | "object";
+
+export interface SettingSpec {
+    key: string;
+    type: SettingType;
+    description: string;
+    /** Must be set with `pulumi config set --secret`. */
+    secret?: boolean;
+    /** A fixed default, also declared in Pulumi.yaml. */
+    default?: string | number | boolean;
+    /** A default that depends on other settings, described for the reference. */
+    computedDefault?: string;
+    /** Which stacks need it, for the reference table. */
+    usedBy: string;
+}
+
+export const SETTINGS: readonly SettingSpec[] = [
+    // Where it deploys
+    { key: "host", type: "string", computedDefault: "`local` for dev stacks; required for every other stack", usedBy: "all",
+      description: "Docker host: `local` (the Docker of the machine running pulumi) or `ssh://user@host[:port]`." },
+    { key: "sshPrivateKey", type: "string", secret: true, usedBy: "ssh hosts",
+      description: "Private key (PEM/OpenSSH text) for the ssh host." },
+    { key: "sudo", type: "boolean", computedDefault: "false for local, true for ssh", usedBy: "all",
+      description: "Run host scripts (daemon.json, edge files) with sudo." },
+    { key: "hostStateDir", type: "string", computedDefault: "~/.medusa-deploy/<stack> for local, /var/lib/medusa-deploy/<stack> for ssh", usedBy: "all",
+      description: "Absolute directory on the host for the edge's config, admin socket and state." },
+    // Docker daemon and BuildKit
+    { key: "manageDaemon", type: "boolean", computedDefault: "false for local, true for ssh", usedBy: "staging, prod",
+      description: "Merge the BuildKit, GC, live-restore and log settings into the host's /etc/docker/daemon.json." },
+    { key: "buildkitKeepStorage", type: "string", default: "10GB", usedBy: "building stacks",
+      description: "Build cache kept by the daemon's and the builder's garbage collection, e.g. `10GB`, `512MB`." },
+    { key: "dockerLogMaxSize", type: "string", default: "10m", usedBy: "hosts with manageDaemon",
+      description: "json-file log rotation size per container log file, e.g. `10m`, `1g`." },
+    { key: "dockerLogMaxFile", type: "integer", default: 3, usedBy: "hosts with manageDaemon",
+      description: "json-file log files kept per container (1-100)." },
+    { key: "daemonExtra", type: "object", usedBy: "hosts with manageDaemon",
+      description: "Further daemon.json keys to merge, e.g. `{\"registry-mirrors\": [\"https://mirror.example\"]}`." },
+    // What it deploys
+    { key: "release", type: "string", default: "auto", usedBy: "all",
+      description: "Release to serve. `auto`: the app's git commit (building stacks) or the release the source stack serves live (promoting stacks). Setting it to the rollback release switches back instantly." },
+    { key: "appPath", type: "string", default: "examples/medusa-store", usedBy: "building stacks",
+      description: "Path of the Medusa v2 app (package.json + package-lock.json), relative to this project." },
+    { key: "registry", type: "string", usedBy: "building stacks",
+      description: "Image repository the build pushes to, without tag, e.g. `registry.example.com/shop/medusa`." },
+    { key: "registryUsername", type: "string", usedBy: "private registries",
+      description: "Registry user for pushes and pulls." },
+    { key: "registryPassword", type: "string", secret: true, usedBy: "private registries",
+      description: "Registry password or token." },
+    { key: "cacheRef", type: "string", computedDefault: "<registry>:buildcache", usedBy: "building stacks",
+      description: "Registry reference of the BuildKit cache (exported with mode=max)." },
+    { key: "platform", type: "string", default: "linux/amd64", usedBy: "building stacks",
+      description: "Image platform: `linux/amd64` or `linux/arm64`." },
+    { key: "nodeImage", type: "string", default: "node:20-bookworm-slim", usedBy: "building stacks",
+      description: "Node.js image of the build stages and of the system-packages base image." },
+    { key: "systemPackages", type: "string", default: "chromium fonts-freefont-ttf fonts-noto-color-emoji curl postgresql-client ca-certificates", usedBy: "building stacks",
+      description: "Debian packages in the base image (Chromium and fonts for PDFs, psql). Empty for none." },
+    { key: "npmrc", type: "string", secret: true, usedBy: "apps with private npm packages",
+      description: "Content of an .npmrc passed to the build as a secret (never stored in a layer)." },
+    { key: "promoteFrom", type: "string", usedBy: "prod",
+      description: "Stack whose verified image this stack deploys, `org/project/stack`. A promoting stack never builds." },
+    // Services
+    { key: "databaseUrl", type: "string", secret: true, usedBy: "stacks with an external Postgres",
+      description: "External Postgres URL. When unset, a Postgres container with a protected volume is run." },
+    { key: "postgresPassword", type: "string", secret: true, usedBy: "stacks without databaseUrl",
+      description: "Password of the Postgres container's `medusa` user." },
+    { key: "postgresImage", type: "string", default: "postgres:16", usedBy: "stacks without databaseUrl",
+      description: "Postgres image." },
+    { key: "redisUrl", type: "string", secret: true, usedBy: "stacks with an external Redis",
+      description: "External Redis URL. When unset, a Redis container with a protected volume is run." },
+    { key: "redisImage", type: "string", default: "redis:7", usedBy: "stacks without redisUrl",
+      description: "Redis image." },
+    // The app
+    { key: "jwtSecret", type: "string", secret: true, usedBy: "all",
+      description: "Medusa JWT_SECRET." },
+    { key: "cookieSecret", type: "string", secret: true, usedBy: "all",
+      description: "Medusa COOKIE_SECRET." },
+    { key: "storeCors", type: "string", computedDefault: "the public URL", usedBy: "all",
+      description: "Medusa STORE_CORS." },
+    { key: "adminCors", type: "string", computedDefault: "the public URL", usedBy: "all",
+      description: "Medusa ADMIN_CORS." },
+    { key: "authCors", type: "string", computedDefault: "the public URL", usedBy: "all",
+      description: "Medusa AUTH_CORS." },
+    { key: "appEnv", type: "object", usedBy: "all",
+      description: "Extra plain environment for server and worker, e.g. `{\"LOG_LEVEL\": \"info\"}`." },
+    { key: "appSecretEnv", type: "object", secret: true, usedBy: "all",
+      description: "Extra secret environment for server and worker (the whole object is a secret)." },
+    { key: "healthTimeoutSeconds", type: "integer", default: 300, usedBy: "all",
+      description: "How long a new colour may take to become healthy (30-3600) before the deploy fails." },
+    // The edge
+    { key: "edgeAddress", type: "string", default: "127.0.0.1", usedBy: "all",
+      description: "Host address the edge (HAProxy) publishes on. `127.0.0.1` behind an existing nginx, `0.0.0.0` to serve directly." },
+    { key: "edgePort", type: "integer", default: 8080, usedBy: "all",
+      description: "Host port of the edge." },
+    { key: "edgeImage", type: "string", default: "haproxy:2.8", usedBy: "all",
+      description: "HAProxy image of the edge (2.6 or newer)." },
+    { key: "publicUrl", type: "string", computedDefault: "http://<edgeAddress>:<edgePort>", usedBy: "all",
+      description: "URL the shop is reached at (stack output `url`, CORS default)." },
+    // Local development
+    { key: "devDefaults", type: "boolean", default: false, usedBy: "dev",
+      description: "Use fixed, dev-only values for unset secrets. Only allowed with `host: local`." },
+    { key: "localRegistryPort", type: "integer", usedBy: "dev",
+      description: "Run a registry container on 127.0.0.1:<port> for pushes and the build cache." },
+];
+
+export function findSetting(key: string): SettingSpec | undefined {
+    return SETTINGS.find((s) => s.key === key);
+}
