@@ -1,0 +1,88 @@
+// BaseServices: the private network both colours share, and Postgres and Redis (or the external URLs
+// configured instead). Data volumes are protected and retained: no deploy, and no destroy, deletes
+// the shop's data.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { DeployConfig } from "../lib/deployConfig";
+import { HostNames } from "../lib/hostNames";
+
+export interface BaseServicesArgs {
+    services: DeployConfig["services"];
+    names: HostNames;
+    provider: docker.Provider;
+    dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export class BaseServices extends pulumi.ComponentResource {
+    readonly network: docker.Network;
+    /** Secret. */
+    readonly databaseUrl: pulumi.Output<string>;
+    /** Secret when external. */
+    readonly redisUrl: pulumi.Output<string>;
+    /** Containers a colour needs running before it migrates. */
+    readonly ready: pulumi.Resource[] = [];
+
+    constructor(name: string, args: BaseServicesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("medusa-deploy:index:BaseServices", name, {}, opts);
+        const { names, provider } = args;
+        const childOpts = { parent: this, provider, dependsOn: args.dependsOn };
+
+        this.network = new docker.Network("network", { name: names.network, driver: "bridge" }, childOpts);
+
+        const postgres = args.services.postgres;
+        if (postgres.kind === "external") {
+            this.databaseUrl = pulumi.secret(postgres.url.reveal());
+        } else {
+            const password = pulumi.secret(postgres.password.reveal());
+            const volume = this.dataVolume("postgres-data", names.postgresVolume, provider);
+            const image = new docker.RemoteImage("postgres-image", { name: postgres.image, keepLocally: true }, childOpts);
+            const container = new docker.Container(
+                "postgres",
+                {
+                    name: names.postgres,
+                    image: image.imageId,
+                    restart: "unless-stopped",
+                    envs: pulumi.interpolate`POSTGRES_PASSWORD=${password}`.apply((p) => [p, "POSTGRES_USER=medusa", "POSTGRES_DB=medusa"]),
+                    volumes: [{ volumeName: volume.name, containerPath: "/var/lib/postgresql/data" }],
+                    networksAdvanced: [{ name: this.network.name, aliases: ["postgres"] }],
+                    healthcheck: { tests: ["CMD-SHELL", "pg_isready -U medusa -d medusa"], interval: "2s", timeout: "3s", retries: 30, startPeriod: "5s" },
+                    wait: true,
+                    waitTimeout: 120,
+                },
+                childOpts,
+            );
+            this.ready.push(container);
+            this.databaseUrl = pulumi.secret(pulumi.interpolate`postgres://medusa:${password.apply(encodeURIComponent)}@${names.postgres}:5432/medusa`);
+        }
+
+        const redis = args.services.redis;
+        if (redis.kind === "external") {
+            this.redisUrl = pulumi.secret(redis.url.reveal());
+        } else {
+            const volume = this.dataVolume("redis-data", names.redisVolume, provider);
+            const image = new docker.RemoteImage("redis-image", { name: redis.image, keepLocally: true }, childOpts);
+            const container = new docker.Container(
+                "redis",
+                {
+                    name: names.redis,
+                    image: image.imageId,
+                    restart: "unless-stopped",
+                    command: ["redis-server", "--appendonly", "yes"],
+                    volumes: [{ volumeName: volume.name, containerPath: "/data" }],
+                    networksAdvanced: [{ name: this.network.name, aliases: ["redis"] }],
+                    healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: "2s", timeout: "3s", retries: 30 },
+                    wait: true,
+                    waitTimeout: 60,
+                },
+                childOpts,
+            );
+            this.ready.push(container);
+            this.redisUrl = pulumi.output(`redis://${names.redis}:6379`);
+        }
+        this.registerOutputs({});
+    }
+
+    private dataVolume(name: string, volumeName: string, provider: docker.Provider): docker.Volume {
+        return new docker.Volume(name, { name: volumeName }, { parent: this, provider, protect: true, retainOnDelete: true });
+    }
+}

@@ -1,0 +1,111 @@
+// BlueGreen: wires a release plan to the host: shared services, one ColourSet per colour that has a
+// release, the edge, the health-gated traffic switch, and the worker on the live colour. The stack
+// outputs it exposes are derived from the switch, so a failed switch records nothing.
+import * as pulumi from "@pulumi/pulumi";
+import { Colour, COLOURS } from "../lib/colour";
+import { DeployConfig } from "../lib/deployConfig";
+import { HostNames } from "../lib/hostNames";
+import { ReleasePlan } from "../lib/releasePlan";
+import { BaseServices } from "./baseServices";
+import { ColourSet } from "./colourSet";
+import { DockerHost } from "./dockerHost";
+import { Edge } from "./edge";
+import { TrafficSwitch } from "./trafficSwitch";
+
+export interface BlueGreenArgs {
+    config: DeployConfig;
+    plan: ReleasePlan;
+    names: HostNames;
+    host: DockerHost;
+    /** Digest-pinned image of the release the plan deploys (built or promoted); unused when nothing is deployed. */
+    newImage?: pulumi.Input<string>;
+    /** Where the new image came from, recorded in the outputs (e.g. "built" or the source stack). */
+    newImageSource: string;
+}
+
+export interface DeployedColourOutput {
+    release: string;
+    image: string;
+    source: string;
+}
+
+/** The Medusa env both roles and the migration get: NAME=value lines, secret as a whole. */
+function appEnvLines(config: DeployConfig, services: BaseServices): pulumi.Output<string[]> {
+    const app = config.app;
+    const secretEnv: Record<string, unknown> = app.secretEnv ? (JSON.parse(app.secretEnv.reveal()) as Record<string, unknown>) : {};
+    return pulumi.secret(
+        pulumi.all([services.databaseUrl, services.redisUrl]).apply(([databaseUrl, redisUrl]) => [
+            `DATABASE_URL=${databaseUrl}`,
+            `REDIS_URL=${redisUrl}`,
+            `JWT_SECRET=${app.jwtSecret.reveal()}`,
+            `COOKIE_SECRET=${app.cookieSecret.reveal()}`,
+            `STORE_CORS=${app.storeCors}`,
+            `ADMIN_CORS=${app.adminCors}`,
+            `AUTH_CORS=${app.authCors}`,
+            ...Object.entries(app.env).map(([k, v]) => `${k}=${v}`),
+            ...Object.entries(secretEnv).map(([k, v]) => `${k}=${String(v)}`),
+        ]),
+    );
+}
+
+export class BlueGreen extends pulumi.ComponentResource {
+    readonly colours: Partial<Record<Colour, ColourSet>> = {};
+    readonly live: pulumi.Output<Colour>;
+    /** Per colour: release, image and its source, once the switch has succeeded. */
+    readonly deployed: Partial<Record<Colour, pulumi.Output<DeployedColourOutput>>> = {};
+
+    constructor(name: string, args: BlueGreenArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("medusa-deploy:index:BlueGreen", name, {}, opts);
+        const { config, plan, names, host } = args;
+        const parent = { parent: this };
+
+        const services = new BaseServices("services", { services: config.services, names, provider: host.provider, dependsOn: host.ready }, parent);
+        const appEnv = appEnvLines(config, services);
+
+        for (const colour of COLOURS) {
+            const planned = plan.colours[colour];
+            if (!planned) continue;
+            const deploying = planned.image.kind === "new";
+            if (deploying && args.newImage === undefined) throw new Error(`internal: plan deploys ${colour} but no image was given`);
+            this.colours[colour] = new ColourSet(
+                colour,
+                {
+                    colour,
+                    release: planned.release,
+                    image: planned.image.kind === "new" ? (args.newImage as pulumi.Input<string>) : planned.image.ref,
+                    deploying,
+                    names,
+                    host,
+                    network: services.network,
+                    appEnv,
+                    healthTimeoutSeconds: config.app.healthTimeoutSeconds,
+                    dependsOn: [...services.ready, ...host.ready],
+                },
+                parent,
+            );
+        }
+
+        const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, dependsOn: host.ready }, parent);
+        const target = this.colours[plan.live];
+        if (!target) throw new Error(`internal: plan makes ${plan.live} live but declares no release for it`);
+
+        const trafficSwitch = new TrafficSwitch(
+            "switch",
+            { target: plan.live, host, edge, targetServerId: target.server.id, dependsOn: [target.server, target.migration] },
+            parent,
+        );
+        target.addWorker([trafficSwitch]);
+        this.live = trafficSwitch.live;
+
+        for (const colour of COLOURS) {
+            const set = this.colours[colour];
+            const planned = plan.colours[colour];
+            if (!set || !planned) continue;
+            const source = planned.image.kind === "new" ? args.newImageSource : "previous deploy";
+            this.deployed[colour] = pulumi
+                .all([trafficSwitch.live, set.imageRef])
+                .apply(([, image]) => ({ release: set.release, image, source }));
+        }
+        this.registerOutputs({ live: this.live });
+    }
+}

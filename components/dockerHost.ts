@@ -1,0 +1,118 @@
+// DockerHost: the one place that knows how to reach a docker host. Every other component gets its
+// docker provider and runs host scripts through it, so local and ssh hosts differ only here. It also
+// applies the daemon.json settings (BuildKit, GC, live-restore, log rotation) and makes sure the
+// named BuildKit builder the image build uses exists.
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as dockerBuild from "@pulumi/docker-build";
+import * as pulumi from "@pulumi/pulumi";
+import { renderBuildkitdToml } from "../lib/buildkitdToml";
+import { applyDaemonJsonEnv, desiredDaemonSettings } from "../lib/daemonJson";
+import { DeployConfig, HostTarget } from "../lib/deployConfig";
+import { renderHostInvocation } from "../lib/hostInvocation";
+import { hostNames } from "../lib/hostNames";
+import { contentHash, hostScript, HostScriptName } from "./hostScripts";
+
+export interface DockerHostArgs {
+    /** The validated stack configuration. */
+    config: DeployConfig;
+}
+
+export interface HostScriptRun {
+    script: HostScriptName;
+    /** Plain inputs of the script (never secrets). */
+    env: Record<string, pulumi.Input<string>>;
+    /** Data on the script's stdin; may be a secret (e.g. env lines with DATABASE_URL). */
+    stdin?: pulumi.Input<string>;
+    /** Values whose change re-runs the script (the script's own text is always included). */
+    triggers?: pulumi.Input<string>[];
+    /** Mark stdout/stderr secret and keep them out of the logs. */
+    secretOutput?: boolean;
+    /** Run with sudo when the stack says so (daemon.json, edge files). */
+    privileged?: boolean;
+}
+
+/** `ssh://user@host:port` as Docker's ssh transport expects it. */
+export function dockerHostUrl(host: HostTarget): string | undefined {
+    return host.kind === "ssh" ? `ssh://${host.user}@${host.hostname}:${host.port}` : undefined;
+}
+
+export class DockerHost extends pulumi.ComponentResource {
+    /** Docker provider for containers, networks, volumes and pulls on this host. */
+    readonly provider: docker.Provider;
+    /** docker-build provider that builds on this host's daemon. */
+    readonly buildProvider: dockerBuild.Provider;
+    /** Resources the rest of the deploy waits for (daemon.json applied). */
+    readonly ready: pulumi.Resource[] = [];
+    private readonly config: DeployConfig;
+
+    constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("medusa-deploy:index:DockerHost", name, {}, opts);
+        this.config = args.config;
+        const url = dockerHostUrl(args.config.host);
+
+        // Docker's ssh transport runs the local ssh client: BatchMode makes a missing key fail at once
+        // instead of waiting for a password prompt nobody sees.
+        this.provider = new docker.Provider(`${name}-docker`, url ? { host: url, sshOpts: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"] } : {}, { parent: this });
+        this.buildProvider = new dockerBuild.Provider(`${name}-docker-build`, url ? { host: url } : {}, { parent: this });
+
+        if (args.config.daemon.manage) this.ready.push(this.applyDaemonSettings());
+        this.registerOutputs({});
+    }
+
+    /** Runs a script under host/ on this host, through ssh for remote hosts. */
+    runScript(name: string, run: HostScriptRun, opts: pulumi.CustomResourceOptions): command.local.Command | command.remote.Command {
+        const script = hostScript(run.script);
+        const sudo = Boolean(run.privileged) && this.config.sudo;
+        const create = pulumi.all(run.env).apply((env) => renderHostInvocation({ script, name: run.script, env, sudo }));
+        const triggers = [contentHash(script), ...(run.triggers ?? [])];
+        const secretOpts: pulumi.CustomResourceOptions = run.secretOutput ? { additionalSecretOutputs: ["stdout", "stderr"] } : {};
+        const logging = run.secretOutput ? "none" : "stdoutAndStderr";
+        const host = this.config.host;
+        if (host.kind === "local") {
+            return new command.local.Command(name, { create, stdin: run.stdin, triggers, logging }, { ...opts, ...secretOpts });
+        }
+        return new command.remote.Command(
+            name,
+            {
+                connection: { host: host.hostname, port: host.port, user: host.user, privateKey: pulumi.secret(host.privateKey.reveal()) },
+                create,
+                stdin: run.stdin,
+                triggers,
+                logging,
+            },
+            { ...opts, ...secretOpts },
+        );
+    }
+
+    /**
+     * Creates (only if absent or its config changed) the named docker-container builder that
+     * docker-build uses, with a GC-bounded buildkitd.toml. buildx keeps builder metadata on the
+     * machine running pulumi, so this runs locally, pointed at the host.
+     */
+    ensureBuilder(): { name: string; resource: command.local.Command } {
+        const builderName = hostNames(this.config.stack, this.config.hostStateDir).builder;
+        const toml = renderBuildkitdToml({ keepStorage: this.config.daemon.buildkitKeepStorage });
+        const script = hostScript("ensure-buildkit-builder");
+        const url = dockerHostUrl(this.config.host);
+        const env: Record<string, string> = { BUILDER_NAME: builderName, BUILDKITD_TOML: toml, ...(url ? { DOCKER_HOST: url } : {}) };
+        const resource = new command.local.Command(
+            "buildkit-builder",
+            { create: renderHostInvocation({ script, name: "ensure-buildkit-builder", env, sudo: false }), triggers: [contentHash(script, toml, url ?? "local")] },
+            { parent: this, dependsOn: this.ready },
+        );
+        return { name: builderName, resource };
+    }
+
+    private applyDaemonSettings(): pulumi.Resource {
+        const daemon = this.config.daemon;
+        const desired = desiredDaemonSettings({
+            buildkitKeepStorage: daemon.buildkitKeepStorage,
+            logMaxSize: daemon.logMaxSize,
+            logMaxFile: daemon.logMaxFile,
+            extra: daemon.extra,
+        });
+        const env = applyDaemonJsonEnv(desired);
+        return this.runScript("daemon-json", { script: "apply-daemon-json", env, triggers: [contentHash(JSON.stringify(env))], privileged: true }, { parent: this });
+    }
+}

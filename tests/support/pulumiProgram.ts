@@ -1,0 +1,130 @@
+// Runs index.ts under pulumi.runtime.setMocks with a chosen stack config and chosen stack outputs
+// (this stack's previous deploy, the promotion source's), and records every resource declared with
+// its inputs and options. Host commands and containers are not run: the scripts are tested for real
+// in tests/host; this checks the graph the program declares.
+import * as pulumi from "@pulumi/pulumi";
+import { RawConfig } from "../../lib/deployConfig";
+import { namespaced } from "./stackFiles";
+
+export interface DeclaredResource {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+    opts: pulumi.CustomResourceOptions & pulumi.ComponentResourceOptions;
+    resource?: pulumi.Resource;
+}
+
+export interface ProgramRun {
+    resources: DeclaredResource[];
+    outputs: Record<string, unknown>;
+    /** Resources of a type. Inputs are as the engine receives them (secrets wrapped). */
+    ofType(type: string): DeclaredResource[];
+    named(name: string): DeclaredResource;
+}
+
+export interface ProgramOptions {
+    stack: string;
+    config: RawConfig;
+    /** Outputs of stacks read through StackReference, by full stack name. */
+    stackOutputs?: Record<string, Record<string, unknown>>;
+    /** What `release: auto` resolves to. */
+    appRelease?: string;
+    homeDir?: string;
+}
+
+const fakeDigest = (seed: string) => `sha256:${Buffer.from(seed).toString("hex").padEnd(64, "0").slice(0, 64)}`;
+
+function unwrapOutput<T>(value: unknown): Promise<T | undefined> {
+    if (pulumi.Output.isInstance(value)) return new Promise((resolve) => (value as pulumi.Output<T>).apply((v) => resolve(v)));
+    return Promise.resolve(value as T);
+}
+
+function targetColourOf(create: unknown): string {
+    return /TARGET_COLOUR='(\w+)'/.exec(String(create))?.[1] ?? "unknown";
+}
+
+export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
+    const declared: DeclaredResource[] = [];
+    const byUrnName = new Map<string, DeclaredResource>();
+
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                const record = byUrnName.get(args.name);
+                if (record) record.inputs = args.inputs;
+                const state: Record<string, unknown> = { ...args.inputs };
+                switch (args.type) {
+                    case "pulumi:pulumi:StackReference":
+                        return { id: args.inputs.name, state: { name: args.inputs.name, outputs: options.stackOutputs?.[args.inputs.name] ?? {}, secretOutputNames: [] } };
+                    case "docker-build:index:Image": {
+                        const digest = fakeDigest(String(args.inputs.tags?.[0]));
+                        return { id: `${args.name}-id`, state: { ...state, digest, ref: `${args.inputs.tags?.[0]}@${digest}` } };
+                    }
+                    case "docker:index/remoteImage:RemoteImage":
+                        return { id: `${args.name}-id`, state: { ...state, imageId: fakeDigest(String(args.inputs.name)) } };
+                    case "command:local:Command":
+                    case "command:remote:Command":
+                        return { id: `${args.name}-id`, state: { ...state, stdout: args.name.endsWith("traffic-switch") ? `switching\nlive: ${targetColourOf(args.inputs.create)}` : "ok", stderr: "" } };
+                    default:
+                        return { id: `${args.name}-id`, state };
+                }
+            },
+            call: () => ({}),
+        },
+        "medusa-deploy",
+        options.stack,
+        false,
+        "organization",
+    );
+    const { config, secretKeys } = namespaced(options.config);
+    pulumi.runtime.setAllConfig(config, secretKeys);
+
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const main = require("../../index") as (env: unknown) => Promise<Record<string, unknown>>;
+    const env = { homeDir: options.homeDir ?? "/home/shop", projectDir: process.cwd(), appRelease: () => options.appRelease ?? "release-1" };
+    // Run as the language host does: inside a root stack resource, so a stack transformation sees
+    // every resource's options as the SDK resolved them (protect, dependsOn, ignoreChanges…).
+    const outputs: Record<string, unknown> = {};
+    let failure: unknown;
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            const record: DeclaredResource = { type: args.type, name: args.name, inputs: args.props as Record<string, unknown>, opts: args.opts, resource: args.resource };
+            declared.push(record);
+            byUrnName.set(args.name, record);
+            return undefined;
+        });
+        try {
+            const raw = await main(env);
+            for (const [key, value] of Object.entries(raw)) outputs[key] = await unwrapOutput(value);
+        } catch (error) {
+            failure = error;
+        }
+        return {};
+    });
+    if (failure !== undefined) throw failure;
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+
+    return {
+        resources: declared,
+        outputs,
+        ofType: (type) => declared.filter((r) => r.type === type),
+        named(name) {
+            const found = declared.filter((r) => r.name === name);
+            if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${declared.map((r) => r.name).join(", ")}`);
+            return found[0];
+        },
+    };
+}
+
+/** Resolves an Input (plain, promise or Output) to its value. */
+export function valueOf<T>(input: pulumi.Input<T> | undefined): Promise<T | undefined> {
+    return unwrapOutput<T>(input);
+}
+
+/** Pulumi's marker of a secret value in serialized resource inputs. */
+const SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d";
+
+/** Whether a serialized input value (as a mock's newResource receives it) is a secret. */
+export function isWrappedSecret(value: unknown): boolean {
+    return typeof value === "object" && value !== null && SECRET_SIGNATURE in value;
+}

@@ -1,0 +1,224 @@
+// The whole program under Pulumi mocks: which resources each plan declares, their ordering, what is
+// kept untouched, what is secret, and what the stack outputs say.
+import { strict as assert } from "node:assert";
+import * as pulumi from "@pulumi/pulumi";
+import { RawConfig } from "../../lib/deployConfig";
+import { DeclaredResource, isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
+import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
+
+const digest = (c: string) => `sha256:${c.repeat(64)}`;
+const imageA = `localhost:5000/medusa-store:A@${digest("a")}`;
+const imageB = `localhost:5000/medusa-store:B@${digest("b")}`;
+const DEV = "organization/medusa-deploy/dev";
+const STAGING = "organization/medusa-deploy/staging";
+const PROD = "organization/medusa-deploy/prod";
+
+function stackConfig(stack: string, overrides: RawConfig = {}): RawConfig {
+    const raw = loadStackConfig(stack);
+    for (const key of requiredSecretsOf(stack)) raw[key] = { value: `s3cret-${key}-value`, secret: true };
+    return { ...raw, ...overrides };
+}
+
+const release = (name: string) => ({ release: { value: name, secret: false } });
+const names = (run: { resources: DeclaredResource[] }, type: string) => run.resources.filter((r) => r.type === type).map((r) => r.name).sort();
+const dependsOnNames = async (r: DeclaredResource) => {
+    const deps = (await valueOf(r.opts.dependsOn as pulumi.Input<pulumi.Input<pulumi.Resource>[]>)) ?? [];
+    const list = Array.isArray(deps) ? deps : [deps];
+    return Promise.all(list.map(async (d) => (await valueOf(d as pulumi.Input<pulumi.Resource>)) as pulumi.Resource)).then((rs) =>
+        rs.map((res) => (res as unknown as { __name?: string }).__name ?? ""),
+    );
+};
+
+describe("the program under Pulumi mocks", function () {
+    this.timeout(30000);
+
+    it("dev, first deploy: registry, services, blue, edge and switch; blue is live", async () => {
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
+        assert.deepEqual(names(run, "docker:index/container:Container"), ["blue-server", "blue-worker", "edge", "postgres", "redis", "registry"]);
+        assert.deepEqual(names(run, "docker-build:index:Image"), ["app", "base"]);
+        assert.deepEqual(names(run, "command:local:Command"), ["blue-migration", "buildkit-builder", "edge-config", "traffic-switch"]);
+        assert.equal(run.outputs.live, "blue");
+        assert.deepEqual(run.outputs.blue, { release: "A", image: `localhost:5000/medusa-store:A@${(run.outputs.blue as { image: string }).image.split("@")[1]}`, source: "built" });
+        assert.equal(run.outputs.green, undefined);
+        assert.equal(run.outputs.rollbackRelease, undefined);
+        assert.equal(run.outputs.url, "http://127.0.0.1:8080");
+    });
+
+    it("the app image is built on the named builder with a max-mode registry cache and kept on delete", async () => {
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
+        const app = run.named("app");
+        assert.deepEqual(app.inputs.tags, ["localhost:5000/medusa-store:A"]);
+        assert.equal(app.inputs.push, true);
+        assert.deepEqual(app.inputs.builder, { name: "medusa-deploy-dev" });
+        assert.deepEqual(app.inputs.cacheTo, [{ registry: { ref: "localhost:5000/medusa-store:buildcache", mode: "max", imageManifest: true, ociMediaTypes: true } }]);
+        assert.deepEqual(app.inputs.cacheFrom, [{ registry: { ref: "localhost:5000/medusa-store:buildcache" } }]);
+        assert.equal(app.opts.retainOnDelete, true);
+        assert.equal(run.named("base").opts.retainOnDelete, true);
+        const buildArgs = (await valueOf(app.inputs.buildArgs as pulumi.Input<Record<string, string>>)) ?? {};
+        assert.match(buildArgs.BASE_IMAGE, /^localhost:5000\/medusa-store:base@sha256:[0-9a-f]{64}$/, "the app builds FROM the base pinned by digest");
+    });
+
+    it("data volumes are protected and retained", async () => {
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
+        const volumes = run.ofType("docker:index/volume:Volume");
+        assert.deepEqual(volumes.map((v) => v.name).sort(), ["postgres-data", "redis-data", "registry-data"]);
+        for (const volume of volumes) {
+            assert.equal(volume.opts.protect, true, `${volume.name} protected`);
+            assert.equal(volume.opts.retainOnDelete, true, `${volume.name} retained`);
+        }
+    });
+
+    it("the switch waits for the target's health-gated server and its migration; the worker waits for the switch", async () => {
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
+        const server = run.named("blue-server");
+        assert.equal(server.inputs.wait, true);
+        assert.equal(server.inputs.waitTimeout, 300);
+        assert.deepEqual(await dependsOnNames(server), ["blue-migration"]);
+        const switchCommand = run.named("traffic-switch");
+        const deps = await dependsOnNames(switchCommand);
+        for (const needed of ["edge", "blue-server", "blue-migration"]) assert.ok(deps.includes(needed), `switch depends on ${needed}: ${deps}`);
+        assert.deepEqual(await dependsOnNames(run.named("blue-worker")), ["switch"]);
+    });
+
+    it("unchanged: the live release again builds nothing new and keeps every colour as it runs", async () => {
+        const previous = { live: "blue", blue: { release: "A", image: imageA } };
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev", release("A")), appRelease: "A", stackOutputs: { [DEV]: previous } });
+        // The tree is at A, so the (unchanged) build is declared with the same inputs: no diff.
+        assert.deepEqual(run.named("app").inputs.tags, ["localhost:5000/medusa-store:A"]);
+        assert.equal(run.named("blue-image").inputs.name, imageA, "blue keeps its digest");
+        assert.deepEqual(run.named("blue-server").opts.ignoreChanges, ["envs", "healthcheck", "restart", "waitTimeout", "labels"]);
+        assert.equal(run.outputs.live, "blue");
+        assert.deepEqual(run.outputs.blue, { release: "A", image: imageA, source: "previous deploy" });
+    });
+
+    it("a new release replaces only the idle colour; the live colour is declared exactly as it runs", async () => {
+        const previous = { live: "blue", blue: { release: "A", image: imageA } };
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "B", stackOutputs: { [DEV]: previous } });
+        assert.deepEqual(names(run, "docker:index/container:Container").filter((n) => /blue|green/.test(n)), ["blue-server", "green-server", "green-worker"]);
+        assert.deepEqual(run.named("green-server").opts.ignoreChanges, []);
+        assert.deepEqual(run.named("blue-server").opts.ignoreChanges, ["envs", "healthcheck", "restart", "waitTimeout", "labels"]);
+        assert.deepEqual(run.named("blue-migration").opts.ignoreChanges, ["create", "stdin", "triggers"]);
+        assert.equal(run.named("blue-image").inputs.name, imageA);
+        assert.match(String(run.named("traffic-switch").inputs.create), /TARGET_COLOUR='green'/);
+        assert.equal(run.outputs.live, "green");
+        assert.equal(run.outputs.rollbackRelease, "A");
+        assert.deepEqual((run.outputs.green as { release: string }).release, "B");
+    });
+
+    it("switch back: the previous release is on the idle colour, nothing is built, traffic moves", async () => {
+        const previous = { live: "green", blue: { release: "A", image: imageA }, green: { release: "B", image: imageB } };
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev", release("A")), appRelease: "B", stackOutputs: { [DEV]: previous } });
+        assert.deepEqual(names(run, "docker-build:index:Image"), [], "no build for a rollback");
+        assert.equal(run.named("blue-image").inputs.name, imageA);
+        assert.equal(run.named("green-image").inputs.name, imageB);
+        for (const kept of ["blue-server", "green-server"]) assert.notDeepEqual(run.named(kept).opts.ignoreChanges, [], `${kept} untouched`);
+        assert.match(String(run.named("traffic-switch").inputs.create), /TARGET_COLOUR='blue'/);
+        assert.deepEqual(names(run, "docker:index/container:Container").filter((n) => n.endsWith("worker")), ["blue-worker"]);
+        assert.equal(run.outputs.live, "blue");
+        assert.equal(run.outputs.rollbackRelease, "B");
+    });
+
+    it("refuses to build a release the app folder does not hold", async () => {
+        const previous = { live: "blue", blue: { release: "A", image: imageA } };
+        await assert.rejects(
+            runProgram({ stack: "dev", config: stackConfig("dev", release("C")), appRelease: "B", stackOutputs: { [DEV]: previous } }),
+            /release "C" is on neither colour, so it must be built, but examples\/medusa-store holds release "B"/,
+        );
+    });
+
+    it("a malformed deploy record stops the program before any resource", async () => {
+        const before = Date.now();
+        await assert.rejects(
+            runProgram({ stack: "dev", config: stackConfig("dev"), stackOutputs: { [DEV]: { live: "purple" } } }),
+            /stack "dev" output "live" must be "blue" or "green"/,
+        );
+        assert.ok(Date.now() - before < 20000);
+    });
+
+    it("bad config stops the program before any resource, naming every bad setting", async () => {
+        let declared = -1;
+        const error = await runProgram({ stack: "dev", config: stackConfig("dev", { edgePort: { value: "0", secret: false }, platform: { value: "x", secret: false } }) }).then(
+            (run) => { declared = run.resources.length; return undefined; },
+            (e: Error) => e,
+        );
+        assert.ok(error instanceof Error, `program ran and declared ${declared} resources`);
+        assert.match(error.message, /medusa-deploy:edgePort must be a whole number from 1 to 65535/);
+        assert.match(error.message, /medusa-deploy:platform must be one of/);
+    });
+
+    it("no secret value appears in plain text in any resource input or output", async () => {
+        const config = stackConfig("staging", release("A"));
+        const run = await runProgram({ stack: "staging", config, appRelease: "A" });
+        const secrets = Object.values(config).filter((s) => s.secret).map((s) => s.value);
+        assert.ok(secrets.length >= 5);
+        // Inputs as the engine receives them: a secret arrives wrapped with Pulumi's secret signature.
+        let wrapped = 0;
+        for (const resource of run.resources) {
+            const redacted = JSON.stringify(resource.inputs, (_key, value: unknown) => {
+                if (isWrappedSecret(value)) {
+                    wrapped++;
+                    return "[secret]";
+                }
+                return value;
+            });
+            for (const secret of secrets) assert.ok(!redacted.includes(secret), `${resource.type} ${resource.name} carries a secret in plain text`);
+        }
+        assert.ok(wrapped >= 5, `only ${wrapped} inputs were secrets`);
+        const outputs = JSON.stringify(run.outputs);
+        for (const secret of secrets) assert.ok(!outputs.includes(secret), "a secret reached the stack outputs");
+        const migration = run.named("blue-migration");
+        assert.ok(!String(migration.inputs.create).includes("s3cret"), "secrets never go on a command line");
+        for (const output of ["stdout", "stderr"]) assert.ok(migration.opts.additionalSecretOutputs?.includes(output), `migration ${output} is secret`);
+    });
+
+    it("staging: remote commands over ssh, the daemon settings applied first, builds on the host", async () => {
+        const run = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
+        assert.deepEqual(names(run, "command:local:Command"), ["buildkit-builder"], "only the builder runs locally (buildx keeps metadata on the client)");
+        assert.deepEqual(names(run, "command:remote:Command"), ["blue-migration", "daemon-json", "edge-config", "traffic-switch"]);
+        const daemon = run.named("daemon-json");
+        assert.match(String(await valueOf(daemon.inputs.create as pulumi.Input<string>)), /^sudo -n env DAEMON_JSON_DESIRED=/);
+        const provider = run.named("host-docker");
+        assert.equal(provider.inputs.host, "ssh://deploy@staging.shop.example.com:22");
+        assert.deepEqual(await dependsOnNames(run.named("network")), ["daemon-json"]);
+    });
+});
+
+describe("promotion under Pulumi mocks", function () {
+    this.timeout(30000);
+    const stagingOutputs = { live: "blue", blue: { release: "A", image: `registry.example.com/shop/medusa:A@${digest("a")}` }, green: { release: "B", image: `registry.example.com/shop/medusa:B@${digest("b")}` } };
+
+    it("prod takes the release and digest staging serves live, and declares no build", async () => {
+        const run = await runProgram({ stack: "prod", config: stackConfig("prod"), stackOutputs: { [STAGING]: stagingOutputs } });
+        assert.deepEqual(names(run, "docker-build:index:Image"), []);
+        assert.deepEqual(names(run, "command:local:Command"), []);
+        assert.equal(run.named("blue-image").inputs.name, stagingOutputs.blue.image);
+        assert.equal(run.outputs.live, "blue");
+        assert.deepEqual(run.outputs.blue, { release: "A", image: stagingOutputs.blue.image, source: `${STAGING} (A)` });
+    });
+
+    it("prod pinned to B takes B's digest from staging's idle colour", async () => {
+        const run = await runProgram({ stack: "prod", config: stackConfig("prod", release("B")), stackOutputs: { [STAGING]: stagingOutputs } });
+        assert.equal(run.named("blue-image").inputs.name, stagingOutputs.green.image);
+        assert.equal((run.outputs.blue as { release: string }).release, "B");
+    });
+
+    it("prod pinned to a release staging does not have: error listing what staging has", async () => {
+        await assert.rejects(
+            runProgram({ stack: "prod", config: stackConfig("prod", release("C")), stackOutputs: { [STAGING]: stagingOutputs } }),
+            /release "C" is not on stack "organization\/medusa-deploy\/staging", which has A \(blue, live\) and B \(green\)/,
+        );
+    });
+
+    it("staging with no outputs: clear error", async () => {
+        await assert.rejects(runProgram({ stack: "prod", config: stackConfig("prod"), stackOutputs: {} }), /stack "organization\/medusa-deploy\/staging" has no deployed release to promote/);
+    });
+
+    it("the planner runs on prod's own previous state: staging's new live release goes to prod's idle colour", async () => {
+        const prodPrevious = { live: "blue", blue: { release: "A", image: stagingOutputs.blue.image } };
+        const stagingNow = { ...stagingOutputs, live: "green" };
+        const run = await runProgram({ stack: "prod", config: stackConfig("prod"), stackOutputs: { [STAGING]: stagingNow, [PROD]: prodPrevious } });
+        assert.equal(run.named("green-image").inputs.name, stagingOutputs.green.image);
+        assert.equal(run.outputs.live, "green");
+        assert.equal(run.outputs.rollbackRelease, "A");
+    });
+});
