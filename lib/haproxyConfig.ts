@@ -1,0 +1,263 @@
+// Renders the edge's haproxy.cfg. The edge is created once and never replaced by a deploy, so this
+// text must not depend on which colour is live: the live colour is runtime state, moved through the
+// admin socket by host/traffic-switch.sh and persisted in the server-state file this config loads
+// at start. Pure function, no I/O.
+
+/** The two release slots. */
+export const COLOURS = ["blue", "green"] as const;
+export type Colour = (typeof COLOURS)[number];
+
+/** Backend that holds one server per colour; the switch script addresses `<backend>/<colour>`. */
+export const EDGE_BACKEND_NAME = "medusa";
+/** Frontend name, for logs and `show stat`. */
+export const EDGE_FRONTEND_NAME = "medusa_edge";
+/** Response header naming the server (= colour) that answered; the switch verifies with it. */
+export const COLOUR_HEADER = "X-Medusa-Colour";
+/** Path answered by the edge itself (not forwarded), for the edge container's own health check. */
+export const EDGE_SELF_HEALTH_PATH = "/__edge/health";
+/** Name of the resolvers section used when a nameserver is given (Docker's embedded DNS). */
+export const EDGE_RESOLVERS_NAME = "docker";
+
+/** HAProxy time values: a number with an optional unit (ms, s, m, h, d); a bare number is ms. */
+export type HaproxyDuration = string;
+
+export interface EdgeTimeouts {
+    /** TCP connect to a colour's server. @default "5s" */
+    connect: HaproxyDuration;
+    /** Client inactivity, also bounds slow uploads between packets. @default "5m" */
+    client: HaproxyDuration;
+    /** Server inactivity: Medusa admin imports/exports can think for minutes. @default "5m" */
+    server: HaproxyDuration;
+    /** Whole request headers must arrive within this (slowloris guard). @default "10s" */
+    httpRequest: HaproxyDuration;
+    /** Idle client keep-alive before the edge closes it. @default "60s" */
+    httpKeepAlive: HaproxyDuration;
+    /** Wait for a free server slot when maxconn is reached. @default "30s" */
+    queue: HaproxyDuration;
+    /** Upgraded connections (WebSocket, server-sent events). @default "1h" */
+    tunnel: HaproxyDuration;
+}
+
+export const DEFAULT_EDGE_TIMEOUTS: EdgeTimeouts = {
+    connect: "5s",
+    client: "5m",
+    server: "5m",
+    httpRequest: "10s",
+    httpKeepAlive: "60s",
+    queue: "30s",
+    tunnel: "1h",
+};
+
+export interface EdgeServer {
+    /**
+     * `host:port` of the colour's Medusa server: a Docker container name on the private network
+     * (resolved at runtime, may not exist yet) or an IPv4 address.
+     * @example "medusa-prod-blue-server:9000"
+     */
+    address: string;
+}
+
+export interface EdgeConfigInput {
+    /** Address the edge listens on. @example "0.0.0.0" */
+    bindAddress: string;
+    /** Port the edge listens on. @example 8080 */
+    bindPort: number;
+    servers: Record<Colour, EdgeServer>;
+    /** Admin UNIX socket path as the edge process sees it (inside the container in Docker). */
+    adminSocketPath: string;
+    /** Server-state file path as the edge process sees it; the switch script writes it. */
+    stateFilePath: string;
+    /**
+     * DNS used to re-resolve server names at runtime (a replaced container gets a new IP).
+     * Docker's embedded DNS is "127.0.0.11:53". Omit when servers are IP addresses.
+     */
+    resolver?: { nameserver: string };
+    /** Colour health check path; a 200 means the server takes traffic. @default "/health" */
+    healthPath?: string;
+    timeouts?: Partial<EdgeTimeouts>;
+    /** Global connection limit of the edge. @default 4096 */
+    maxconn?: number;
+    /**
+     * Sources (IPs or CIDRs) allowed to set X-Forwarded-Proto, e.g. a TLS-terminating nginx in
+     * front. From anyone else the header is replaced with "http". @default []
+     */
+    trustedProxies?: string[];
+    /** Log to stdout (the container log) with one line per request. @default false */
+    logToStdout?: boolean;
+}
+
+const DURATION = /^[0-9]+(us|ms|s|m|h|d)?$/;
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
+const IPV4 = /^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}$/;
+const CIDR = /^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}(\/([0-9]|[12][0-9]|3[0-2]))?$/;
+// Paths end up in haproxy.cfg unquoted: anything that could split or comment a line is refused.
+const SAFE_PATH = /^\/[A-Za-z0-9_.\/-]*$/;
+
+function fail(field: string, value: unknown, expected: string): never {
+    throw new Error(`edge config: ${field} ${JSON.stringify(value)} is invalid: expected ${expected}`);
+}
+
+function checkPort(field: string, port: number): void {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) fail(field, port, "an integer port 1-65535");
+}
+
+function checkHostPort(field: string, address: string): void {
+    const separator = address.lastIndexOf(":");
+    const host = address.slice(0, separator);
+    const port = Number(address.slice(separator + 1));
+    if (separator <= 0 || !/^[0-9]+$/.test(address.slice(separator + 1))) {
+        fail(field, address, "host:port, e.g. medusa-prod-blue-server:9000 or 10.0.0.5:9000");
+    }
+    if (!IPV4.test(host) && !HOSTNAME.test(host)) fail(field, address, "an IPv4 address or a DNS name before ':'");
+    checkPort(field, port);
+}
+
+function checkPath(field: string, value: string): void {
+    if (!SAFE_PATH.test(value)) fail(field, value, "an absolute path of letters, digits, '_', '.', '-', '/'");
+}
+
+function isIpAddress(address: string): boolean {
+    return IPV4.test(address.slice(0, address.lastIndexOf(":")));
+}
+
+/** Throws a message naming the field for every input HAProxy would reject or misread. */
+export function validateEdgeConfigInput(input: EdgeConfigInput): void {
+    if (!IPV4.test(input.bindAddress)) fail("bindAddress", input.bindAddress, "an IPv4 address such as 0.0.0.0");
+    checkPort("bindPort", input.bindPort);
+    for (const colour of COLOURS) {
+        const server = input.servers?.[colour];
+        if (server === undefined) fail(`servers.${colour}`, server, "{ address: 'host:port' }");
+        checkHostPort(`servers.${colour}.address`, server.address);
+    }
+    checkPath("adminSocketPath", input.adminSocketPath);
+    checkPath("stateFilePath", input.stateFilePath);
+    if (input.resolver !== undefined) {
+        const ns = input.resolver.nameserver;
+        if (!IPV4.test(ns.slice(0, ns.lastIndexOf(":")))) fail("resolver.nameserver", ns, "IPv4:port, e.g. 127.0.0.11:53");
+        checkHostPort("resolver.nameserver", ns);
+    } else {
+        for (const colour of COLOURS) {
+            const address = input.servers[colour].address;
+            if (!isIpAddress(address)) {
+                fail(`servers.${colour}.address`, address, "an IP address when no resolver is configured (names are re-resolved only through a resolver)");
+            }
+        }
+    }
+    if (input.healthPath !== undefined && !/^\/[A-Za-z0-9_.\/?=&-]*$/.test(input.healthPath)) {
+        fail("healthPath", input.healthPath, "a path starting with '/' without spaces");
+    }
+    for (const [name, value] of Object.entries(input.timeouts ?? {})) {
+        if (!(name in DEFAULT_EDGE_TIMEOUTS)) fail(`timeouts.${name}`, value, `one of ${Object.keys(DEFAULT_EDGE_TIMEOUTS).join(", ")}`);
+        if (typeof value !== "string" || !DURATION.test(value)) fail(`timeouts.${name}`, value, "a duration such as 500ms, 5s, 5m");
+    }
+    if (input.maxconn !== undefined && (!Number.isInteger(input.maxconn) || input.maxconn < 1)) {
+        fail("maxconn", input.maxconn, "a positive integer");
+    }
+    for (const source of input.trustedProxies ?? []) {
+        if (!CIDR.test(source)) fail("trustedProxies[]", source, "an IPv4 address or CIDR such as 10.0.0.0/8");
+    }
+}
+
+function serverLine(colour: Colour, address: string, resolving: boolean): string {
+    // init-addr libc,last,none: resolve the name now (a replaced container has a new IP, and its old IP
+    // may belong to another container by then), else the address persisted in the state file, else
+    // start anyway with the server in maintenance: the idle colour may not exist yet. The resolvers
+    // then keep following the name at runtime.
+    const resolution = resolving ? ` resolvers ${EDGE_RESOLVERS_NAME} resolve-prefer ipv4` : "";
+    return `    server ${colour} ${address} check inter 1s fall 2 rise 2${resolution} init-addr libc,last,none`;
+}
+
+export function renderHaproxyConfig(input: EdgeConfigInput): string {
+    validateEdgeConfigInput(input);
+    const t: EdgeTimeouts = { ...DEFAULT_EDGE_TIMEOUTS, ...(input.timeouts ?? {}) };
+    const maxconn = input.maxconn ?? 4096;
+    const healthPath = input.healthPath ?? "/health";
+    const resolving = input.resolver !== undefined;
+    const trusted = input.trustedProxies ?? [];
+    const lines: string[] = [];
+    const add = (...more: string[]): void => {
+        lines.push(...more);
+    };
+
+    add(
+        "# Rendered by lib/haproxyConfig.ts. Do not edit by hand and do not put the live colour here:",
+        "# it is moved at runtime by host/traffic-switch.sh and persisted in the server-state file.",
+        "global",
+        `    maxconn ${maxconn}`,
+        // expose-fd listeners lets a future seamless reload take the listening sockets over.
+        `    stats socket ${input.adminSocketPath} mode 600 level admin expose-fd listeners`,
+        "    stats timeout 30s",
+        `    server-state-file ${input.stateFilePath}`,
+    );
+    if (input.logToStdout) add("    log stdout format raw local0 info");
+    add("");
+
+    if (input.resolver !== undefined) {
+        add(
+            `resolvers ${EDGE_RESOLVERS_NAME}`,
+            `    nameserver dns1 ${input.resolver.nameserver}`,
+            "    resolve_retries 3",
+            "    timeout resolve 1s",
+            "    timeout retry 1s",
+            // A removed container (NXDOMAIN) keeps its last address only briefly; a replaced one is
+            // picked up within about a second of its name resolving to the new IP.
+            "    hold valid 10s",
+            "    hold nx 5s",
+            "    hold obsolete 5s",
+            "    hold other 5s",
+            "    hold refused 5s",
+            "    hold timeout 5s",
+            "    accepted_payload_size 8192",
+            "",
+        );
+    }
+
+    add(
+        "defaults",
+        "    mode http",
+        // Restart comes back with each server's admin state (ready/drain) and address as persisted.
+        "    load-server-state-from-file global",
+        "    option forwardfor",
+        "    option http-keep-alive",
+        "    option redispatch 1",
+        // A request that never reached the app (refused connect, closed idle connection) is retried.
+        "    retries 3",
+        "    retry-on conn-failure empty-response",
+        `    timeout connect ${t.connect}`,
+        `    timeout client ${t.client}`,
+        `    timeout server ${t.server}`,
+        `    timeout http-request ${t.httpRequest}`,
+        `    timeout http-keep-alive ${t.httpKeepAlive}`,
+        `    timeout queue ${t.queue}`,
+        `    timeout tunnel ${t.tunnel}`,
+    );
+    if (input.logToStdout) add("    log global", "    option httplog", "    option dontlog-normal");
+    add("");
+
+    add(`frontend ${EDGE_FRONTEND_NAME}`, `    bind ${input.bindAddress}:${input.bindPort}`);
+    // The edge's own liveness, answered without touching a colour.
+    add(`    http-request return status 200 content-type text/plain string ok if { path ${EDGE_SELF_HEALTH_PATH} }`);
+    if (trusted.length > 0) {
+        add(
+            `    acl from_trusted_proxy src ${trusted.join(" ")}`,
+            "    http-request set-header X-Forwarded-Proto http if !from_trusted_proxy",
+            "    http-request set-header X-Forwarded-Proto http if from_trusted_proxy !{ req.hdr(x-forwarded-proto) -m found }",
+        );
+    } else {
+        // The edge speaks plain HTTP and trusts no proxy in front: never pass a client's claim on.
+        add("    http-request set-header X-Forwarded-Proto http");
+    }
+    add(`    default_backend ${EDGE_BACKEND_NAME}`, "");
+
+    add(
+        `backend ${EDGE_BACKEND_NAME}`,
+        "    balance roundrobin",
+        `    option httpchk GET ${healthPath}`,
+        "    http-check expect status 200",
+        // Names the colour that answered; the switch's verification reads it through the edge.
+        `    http-response set-header ${COLOUR_HEADER} %[srv_name]`,
+        ...COLOURS.map((colour) => serverLine(colour, input.servers[colour].address, resolving)),
+        "",
+    );
+    return lines.join("\n");
+}
