@@ -39,6 +39,7 @@ export class Edge extends pulumi.ComponentResource {
     /** Host paths the traffic switch works with. */
     readonly adminSocket: string;
     readonly stateFile: string;
+    readonly lockFile: string;
     /** URL on the host that reaches the edge, for verification. */
     readonly verifyUrl: string;
 
@@ -48,6 +49,7 @@ export class Edge extends pulumi.ComponentResource {
         const config = renderEdgeConfig(names);
         this.adminSocket = path.posix.join(names.edgeDir, "admin.sock");
         this.stateFile = path.posix.join(names.edgeDir, "server-state");
+        this.lockFile = path.posix.join(names.edgeDir, "haproxy.cfg.lock");
         const reachableAddress = edge.address === "0.0.0.0" ? "127.0.0.1" : edge.address;
         this.verifyUrl = `http://${reachableAddress}:${edge.port}/health`;
 

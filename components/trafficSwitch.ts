@@ -43,6 +43,9 @@ export class TrafficSwitch extends pulumi.ComponentResource {
                     TARGET_COLOUR: args.target,
                     VERIFY_URL: args.edge.verifyUrl,
                     VERIFY_TIMEOUT: "30",
+                    // The same lock install-edge-config.sh takes: a reload never lands between a
+                    // switch and its save.
+                    EDGE_LOCK_FILE: args.edge.lockFile,
                 },
                 triggers: [args.target, args.targetServerId],
                 privileged: true,

@@ -3,9 +3,7 @@
 // admin socket by host/traffic-switch.sh and persisted in the server-state file this config loads
 // at start. Pure function, no I/O.
 
-/** The two release slots. */
-export const COLOURS = ["blue", "green"] as const;
-export type Colour = (typeof COLOURS)[number];
+import { Colour, COLOURS } from "./colour";
 
 /** Backend that holds one server per colour; the switch script addresses `<backend>/<colour>`. */
 export const EDGE_BACKEND_NAME = "medusa";

@@ -1,0 +1,184 @@
+// A real HAProxy edge for tests: Debian's haproxy binary run in the foreground with a config from
+// lib/haproxyConfig.ts, its admin socket and server-state file in a test folder, plus a way to run
+// host/traffic-switch.sh against it (asynchronously, so load in the same process keeps flowing).
+import { ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { EDGE_BACKEND_NAME, EdgeConfigInput, renderHaproxyConfig } from "../../lib/haproxyConfig";
+import { Colour } from "../../lib/colour";
+
+export const SWITCH_SCRIPT = path.resolve(__dirname, "../../host/traffic-switch.sh");
+
+/** A free TCP port on 127.0.0.1 (released again; the race with other processes is acceptable). */
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+export interface ServerRuntimeState {
+    /** 0 stopped, 1 starting, 2 running, 3 stopping. */
+    opState: number;
+    /** SRV_ADMF_* bits: 0x01 forced maintenance, 0x08 forced drain, 0x20 resolution maintenance. */
+    adminState: number;
+    userWeight: number;
+}
+
+/** Parses a `show servers state` dump (also the server-state file) into backend/server states. */
+export function parseServerStates(dump: string, backend = EDGE_BACKEND_NAME): Partial<Record<Colour, ServerRuntimeState>> {
+    const states: Partial<Record<Colour, ServerRuntimeState>> = {};
+    for (const line of dump.split("\n")) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 9 || f[0].startsWith("#") || f[1] !== backend) continue;
+        if (f[3] !== "blue" && f[3] !== "green") continue;
+        states[f[3]] = { opState: Number(f[5]), adminState: Number(f[6]), userWeight: Number(f[7]) };
+    }
+    return states;
+}
+
+/** Colours that take new requests by admin intent (neither forced drain nor forced maintenance). */
+export function routedColours(states: Partial<Record<Colour, ServerRuntimeState>>): Colour[] {
+    return (["blue", "green"] as const).filter((c) => states[c] !== undefined && (states[c]!.adminState & 0x09) === 0);
+}
+
+export interface SwitchResult {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+    startedAt: number;
+    endedAt: number;
+}
+
+export class HaproxyEdge {
+    readonly configFile: string;
+    readonly adminSocket: string;
+    readonly stateFile: string;
+    readonly logFile: string;
+    readonly baseUrl: string;
+    private child?: ChildProcess;
+
+    constructor(
+        readonly dir: string,
+        readonly port: number,
+        servers: Record<Colour, { address: string }>,
+        extra: Partial<EdgeConfigInput> = {},
+    ) {
+        fs.mkdirSync(dir, { recursive: true });
+        this.configFile = path.join(dir, "haproxy.cfg");
+        this.adminSocket = path.join(dir, "admin.sock");
+        this.stateFile = path.join(dir, "server-state");
+        this.logFile = path.join(dir, "haproxy.log");
+        this.baseUrl = `http://127.0.0.1:${port}`;
+        const config = renderHaproxyConfig({
+            bindAddress: "127.0.0.1",
+            bindPort: port,
+            servers,
+            adminSocketPath: this.adminSocket,
+            stateFilePath: this.stateFile,
+            ...extra,
+        });
+        fs.writeFileSync(this.configFile, config);
+    }
+
+    /** Starts haproxy in the foreground and waits until its admin socket and port answer. */
+    async start(): Promise<void> {
+        if (this.child) throw new Error("edge already running");
+        const log = fs.openSync(this.logFile, "a");
+        const child = spawn("haproxy", ["-db", "-f", this.configFile], { stdio: ["ignore", log, log] });
+        fs.closeSync(log);
+        this.child = child;
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+            if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}: ${fs.readFileSync(this.logFile, "utf8")}`);
+            try {
+                await this.admin("show info");
+                await new Promise<void>((resolve, reject) => {
+                    const socket = net.connect(this.port, "127.0.0.1", () => {
+                        socket.end();
+                        resolve();
+                    });
+                    socket.on("error", reject);
+                });
+                return;
+            } catch {
+                if (Date.now() > deadline) throw new Error(`haproxy did not come up: ${fs.readFileSync(this.logFile, "utf8")}`);
+                await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+        }
+    }
+
+    /** Hard stop (SIGTERM, like `docker stop`), waiting for the process to exit. */
+    async stop(): Promise<void> {
+        const child = this.child;
+        if (!child) return;
+        this.child = undefined;
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+    }
+
+    /** One admin-socket command; resolves with HAProxy's answer. */
+    admin(command: string): Promise<string> {
+        return new Promise((resolve, reject) => {
+            let answer = "";
+            const socket = net.connect(this.adminSocket, () => socket.write(`${command}\n`));
+            socket.setEncoding("utf8");
+            socket.on("data", (chunk: string) => (answer += chunk));
+            socket.on("end", () => resolve(answer));
+            socket.on("error", reject);
+            socket.setTimeout(5000, () => socket.destroy(new Error(`admin command timed out: ${command}`)));
+        });
+    }
+
+    async serverStates(): Promise<Partial<Record<Colour, ServerRuntimeState>>> {
+        return parseServerStates(await this.admin(`show servers state ${EDGE_BACKEND_NAME}`));
+    }
+
+    /** Waits until HAProxy's health checks see `colour` as up (op_state 2) or down. */
+    async waitForHealth(colour: Colour, up: boolean, timeoutMs = 8000): Promise<void> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            const state = (await this.serverStates())[colour];
+            if (state !== undefined && (state.opState === 2) === up) return;
+            if (Date.now() > deadline) throw new Error(`${colour} did not become ${up ? "up" : "down"}: ${JSON.stringify(state)}`);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+    }
+
+    /** Runs host/traffic-switch.sh with dash against this edge; `terminateAfterMs` sends it SIGTERM. */
+    runSwitch(target: string, env: Record<string, string> = {}, terminateAfterMs?: number): Promise<SwitchResult> {
+        const startedAt = performance.now();
+        return new Promise((resolve) => {
+            const child = spawn("/bin/sh", [SWITCH_SCRIPT], {
+                env: {
+                    PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+                    EDGE_ADMIN_SOCKET: this.adminSocket,
+                    EDGE_STATE_FILE: this.stateFile,
+                    TARGET_COLOUR: target,
+                    VERIFY_URL: `${this.baseUrl}/health`,
+                    VERIFY_TIMEOUT: "10",
+                    ...env,
+                },
+                stdio: ["ignore", "pipe", "pipe"],
+            });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+            child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+            const timer = terminateAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGTERM"), terminateAfterMs);
+            child.on("close", (code) => {
+                if (timer) clearTimeout(timer);
+                resolve({ code, stdout, stderr, startedAt, endedAt: performance.now() });
+            });
+        });
+    }
+}
