@@ -101,7 +101,7 @@ export class BlueGreen extends pulumi.ComponentResource {
             const set = this.colours[colour];
             const planned = plan.colours[colour];
             if (!set || !planned) continue;
-            const source = planned.image.kind === "new" ? args.newImageSource : "previous deploy";
+            const source = planned.image.kind === "new" ? args.newImageSource : (planned.image.source ?? "previous deploy");
             this.deployed[colour] = pulumi
                 .all([trafficSwitch.live, set.imageRef])
                 .apply(([, image]) => ({ release: set.release, image, source }));

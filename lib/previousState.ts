@@ -24,7 +24,7 @@ function parseDeployedColour(stack: string, colour: Colour, raw: unknown): Deplo
     if (typeof raw !== "object" || Array.isArray(raw)) {
         throw new MalformedStateError(`${where} must be an object {release, image}, got ${JSON.stringify(raw)}`);
     }
-    const { release, image } = raw as Record<string, unknown>;
+    const { release, image, source } = raw as Record<string, unknown>;
     if (typeof release !== "string" || release === "") {
         throw new MalformedStateError(`${where}.release must be a non-empty string, got ${JSON.stringify(release)}`);
     }
@@ -33,7 +33,10 @@ function parseDeployedColour(stack: string, colour: Colour, raw: unknown): Deplo
             `${where}.image must be an image pinned by digest (name@sha256:<64 hex>), got ${JSON.stringify(image)}`,
         );
     }
-    return { release, image };
+    if (source !== undefined && typeof source !== "string") {
+        throw new MalformedStateError(`${where}.source must be a string, got ${JSON.stringify(source)}`);
+    }
+    return source === undefined ? { release, image } : { release, image, source };
 }
 
 /**

@@ -8,6 +8,8 @@ export interface DeployedColour {
     release: string;
     /** Image reference pinned by digest, e.g. registry/app@sha256:… */
     image: string;
+    /** Where the image came from ("built", or the stack it was promoted from). */
+    source?: string;
 }
 
 /** The previous deploy of this stack, or undefined on the first deploy. */
@@ -28,7 +30,7 @@ export type PlanKind =
 
 /** Where a colour's image comes from in this deploy. */
 export type PlannedColour =
-    | { release: string; image: { kind: "previous"; ref: string } }
+    | { release: string; image: { kind: "previous"; ref: string; source?: string } }
     | { release: string; image: { kind: "new" } };
 
 export interface ReleasePlan {
@@ -46,7 +48,8 @@ export interface ReleasePlan {
 }
 
 function kept(deployed: DeployedColour): PlannedColour {
-    return { release: deployed.release, image: { kind: "previous", ref: deployed.image } };
+    const image = deployed.source === undefined ? { kind: "previous" as const, ref: deployed.image } : { kind: "previous" as const, ref: deployed.image, source: deployed.source };
+    return { release: deployed.release, image };
 }
 
 function keptColours(previous: PreviousState): Partial<Record<Colour, PlannedColour>> {

@@ -10,6 +10,11 @@ describe("previous state from stack outputs", () => {
         assert.equal(parsePreviousState("dev", { url: "http://127.0.0.1:8080" }), undefined);
     });
 
+    it("keeps where a colour's image came from", () => {
+        const state = parsePreviousState("prod", { live: "blue", blue: { release: "A", image, source: "organization/medusa-deploy/staging (A)" } });
+        assert.equal(state?.colours.blue?.source, "organization/medusa-deploy/staging (A)");
+    });
+
     it("reads the live colour and each colour's release and image", () => {
         const state = parsePreviousState("dev", { live: "green", blue: { release: "A", image }, green: { release: "B", image }, url: "x" });
         assert.deepEqual(state, { live: "green", colours: { blue: { release: "A", image }, green: { release: "B", image } } });
@@ -21,6 +26,7 @@ describe("previous state from stack outputs", () => {
         ["live colour has no release", { live: "green", blue: { release: "A", image } }, /says green is live but records no release for green/],
         ["colour is not an object", { live: "blue", blue: "A" }, /output "blue" must be an object \{release, image\}/],
         ["release missing", { live: "blue", blue: { image } }, /output "blue"\.release must be a non-empty string/],
+        ["source not a string", { live: "blue", blue: { release: "A", image, source: 7 } }, /output "blue"\.source must be a string/],
         ["image not pinned by digest", { live: "blue", blue: { release: "A", image: "registry/app:A" } }, /output "blue"\.image must be an image pinned by digest/],
     ];
     for (const [name, outputs, message] of malformed) {

@@ -214,11 +214,13 @@ describe("promotion under Pulumi mocks", function () {
     });
 
     it("the planner runs on prod's own previous state: staging's new live release goes to prod's idle colour", async () => {
-        const prodPrevious = { live: "blue", blue: { release: "A", image: stagingOutputs.blue.image } };
+        const prodPrevious = { live: "blue", blue: { release: "A", image: stagingOutputs.blue.image, source: `${STAGING} (A)` } };
         const stagingNow = { ...stagingOutputs, live: "green" };
         const run = await runProgram({ stack: "prod", config: stackConfig("prod"), stackOutputs: { [STAGING]: stagingNow, [PROD]: prodPrevious } });
         assert.equal(run.named("green-image").inputs.name, stagingOutputs.green.image);
         assert.equal(run.outputs.live, "green");
         assert.equal(run.outputs.rollbackRelease, "A");
+        assert.deepEqual(run.outputs.blue, { release: "A", image: stagingOutputs.blue.image, source: `${STAGING} (A)` }, "the kept colour keeps its recorded source");
+        assert.deepEqual(run.outputs.green, { release: "B", image: stagingOutputs.green.image, source: `${STAGING} (B)` });
     });
 });
