@@ -33,12 +33,17 @@ preflight_pulumi() {
     pulumi_cli version >/dev/null 2>&1 || fail "the Pulumi CLI is not available and could not be fetched (the 'pulumi' npm package downloads it on first use, which needs internet). Install it: https://www.pulumi.com/docs/install/ (curl -fsSL https://get.pulumi.com | sh), then try again."
 }
 
+# The ports the dev stack publishes, as Pulumi.dev.yaml sets them.
+setting() { sed -n "s/^  medusa-deploy:$1: *//p" "Pulumi.${stack}.yaml"; }
+edge_port=$(setting edgePort)
+registry_port=$(setting localRegistryPort)
+
 mkdir -p .pulumi-state
 case "$action" in
 preview | up | rollback)
     preflight_docker
-    preflight_port 8080 "medusa-${stack}-edge" edgePort
-    preflight_port 5000 "medusa-${stack}-registry" localRegistryPort
+    preflight_port "${edge_port:-8080}" "medusa-${stack}-edge" edgePort
+    [ -z "$registry_port" ] || preflight_port "$registry_port" "medusa-${stack}-registry" localRegistryPort
     preflight_pulumi
     pulumi_cli stack select --create "$stack" >/dev/null
     ;;
