@@ -19,7 +19,8 @@ export interface ProgramRun {
     outputs: Record<string, unknown>;
     /** Resources of a type. Inputs are as the engine receives them (secrets wrapped). */
     ofType(type: string): DeclaredResource[];
-    named(name: string): DeclaredResource;
+    /** The one resource of that name (and type, when two share a name). */
+    named(name: string, type?: string): DeclaredResource;
 }
 
 export interface ProgramOptions {
@@ -108,8 +109,8 @@ export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
         resources: declared,
         outputs,
         ofType: (type) => declared.filter((r) => r.type === type),
-        named(name) {
-            const found = declared.filter((r) => r.name === name);
+        named(name, type) {
+            const found = declared.filter((r) => r.name === name && (type === undefined || r.type === type));
             if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${declared.map((r) => r.name).join(", ")}`);
             return found[0];
         },

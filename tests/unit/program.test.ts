@@ -118,6 +118,43 @@ describe("the program under Pulumi mocks", function () {
         assert.equal(run.outputs.rollbackRelease, "B");
     });
 
+    it("the edge does not depend on which colour is live: same inputs whether blue or green goes live", async () => {
+        const first = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
+        const second = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "B", stackOutputs: { [DEV]: { live: "blue", blue: { release: "A", image: imageA } } } });
+        assert.equal(second.outputs.live, "green");
+        for (const [name, type] of [["edge", "docker:index/container:Container"], ["edge-config", "command:local:Command"], ["edge-image", "docker:index/remoteImage:RemoteImage"]]) {
+            assert.deepEqual(second.named(name, type).inputs, first.named(name, type).inputs, `${name} inputs changed with the live colour`);
+        }
+    });
+
+    it("three successive releases and a rollback, each deploy planned on the outputs of the one before", async () => {
+        const steps: Array<{ release?: string; tree: string; live: string; rollback?: string; built: boolean }> = [
+            { tree: "A", live: "blue", built: true },
+            { tree: "B", live: "green", rollback: "A", built: true },
+            { tree: "C", live: "blue", rollback: "B", built: true },
+            { release: "B", tree: "C", live: "green", rollback: "C", built: false },
+        ];
+        let previous: Record<string, unknown> | undefined;
+        for (const step of steps) {
+            const config = stackConfig("dev", step.release ? release(step.release) : {});
+            const run = await runProgram({ stack: "dev", config, appRelease: step.tree, stackOutputs: previous ? { [DEV]: previous } : {} });
+            assert.equal(run.outputs.live, step.live, `live after ${step.release ?? step.tree}`);
+            assert.equal(run.outputs.rollbackRelease, step.rollback);
+            assert.equal(run.ofType("docker-build:index:Image").length > 0, step.built, `build declared for ${step.release ?? step.tree}`);
+            previous = run.outputs;
+        }
+        const final = previous as { blue: { release: string }; green: { release: string } };
+        assert.deepEqual([final.blue.release, final.green.release], ["C", "B"]);
+    });
+
+    it("an npmrc for private packages reaches the build only as a secret", async () => {
+        const config = stackConfig("staging", { ...release("A"), npmrc: { value: "//npm.example.com/:_authToken=npm-t0ken", secret: true } });
+        const run = await runProgram({ stack: "staging", config, appRelease: "A" });
+        const secrets = run.named("app").inputs.secrets as Record<string, unknown>;
+        assert.ok(isWrappedSecret(secrets.npmrc) || isWrappedSecret(secrets), "npmrc is passed as a Pulumi secret");
+        assert.ok(!JSON.stringify(run.named("app").inputs, (_k, v: unknown) => (isWrappedSecret(v) ? "[secret]" : v)).includes("npm-t0ken"));
+    });
+
     it("refuses to build a release the app folder does not hold", async () => {
         const previous = { live: "blue", blue: { release: "A", image: imageA } };
         await assert.rejects(
