@@ -1,17 +1,27 @@
-// The scripts under host/, read once. Components pass their text to the host (see
-// lib/hostInvocation.ts) and hash it into triggers so a changed script runs again.
+// The scripts under host/, read once. A script sent to a host must stand alone, so the lines that
+// source a shared file from host/lib when run from a checkout are replaced by that file's text.
+// Components pass the result to the host (lib/hostInvocation.ts) and hash it into triggers, so a
+// changed script runs again.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 export type HostScriptName = "apply-daemon-json" | "ensure-buildkit-builder" | "install-edge-config" | "run-migration" | "traffic-switch";
 
+const HOST_DIR = path.join(__dirname, "..", "host");
+const INLINE = /^.*# medusa-deploy:inline (lib\/[a-z-]+\.sh)$/gm;
+
 const cache = new Map<HostScriptName, string>();
+
+export function inlineHostLibraries(text: string, readLibrary: (relativePath: string) => string): string {
+    return text.replace(INLINE, (_line, library: string) => readLibrary(library).trimEnd());
+}
 
 export function hostScript(name: HostScriptName): string {
     let text = cache.get(name);
     if (text === undefined) {
-        text = fs.readFileSync(path.join(__dirname, "..", "host", `${name}.sh`), "utf8");
+        const source = fs.readFileSync(path.join(HOST_DIR, `${name}.sh`), "utf8");
+        text = inlineHostLibraries(source, (library) => fs.readFileSync(path.join(HOST_DIR, library), "utf8"));
         cache.set(name, text);
     }
     return text;

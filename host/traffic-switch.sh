@@ -94,7 +94,7 @@ STATE_DIR=$(dirname "$EDGE_STATE_FILE")
 [ -d "$STATE_DIR" ] || die 2 "the state file's folder $STATE_DIR does not exist; nothing changed"
 
 # ---- lock ------------------------------------------------------------------------------------
-LOCK_DIR=""
+. "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/edge-lock.sh" # medusa-deploy:inline lib/edge-lock.sh
 TEMP_FILES=""
 release() {
     [ -n "$LOCK_DIR" ] && rm -rf "$LOCK_DIR"
@@ -102,53 +102,7 @@ release() {
     [ -n "$TEMP_FILES" ] && rm -f $TEMP_FILES
 }
 trap release EXIT
-
-lock_with_flock() {
-    # A failed redirection on exec would end the shell without our message: try it in a subshell.
-    (: >>"$EDGE_LOCK_FILE") 2>/dev/null || die 2 "cannot open lock file $EDGE_LOCK_FILE; nothing changed"
-    exec 9>>"$EDGE_LOCK_FILE"
-    flock -w "$EDGE_LOCK_TIMEOUT" 9 ||
-        die 6 "another switch held $EDGE_LOCK_FILE for ${EDGE_LOCK_TIMEOUT}s; nothing changed"
-}
-
-# mkdir is atomic everywhere; the owner's pid inside lets a later switch clear a lock whose owner
-# died. A lock without a pid older than a minute is also stale (owner died between mkdir and echo).
-lock_with_mkdir() {
-    dir="$EDGE_LOCK_FILE.d"
-    waited=0
-    while ! mkdir "$dir" 2>/dev/null; do
-        owner=$(cat "$dir/pid" 2>/dev/null || true)
-        stale=no
-        if [ -n "$owner" ]; then
-            kill -0 "$owner" 2>/dev/null || stale=yes
-        elif [ -n "$(find "$dir" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
-            stale=yes
-        fi
-        if [ "$stale" = yes ] && mv "$dir" "$dir.stale.$$" 2>/dev/null; then
-            # Only remove what we meant to: if a live switch re-took the lock meanwhile, give it back.
-            if [ "$(cat "$dir.stale.$$/pid" 2>/dev/null || true)" = "$owner" ]; then
-                err "removed stale lock $dir of process ${owner:-unknown}, which is gone"
-                rm -rf "$dir.stale.$$"
-            else
-                mv "$dir.stale.$$" "$dir" 2>/dev/null || rm -rf "$dir.stale.$$"
-            fi
-            continue
-        fi
-        [ "$waited" -ge "$((EDGE_LOCK_TIMEOUT * 5))" ] &&
-            die 6 "another switch (pid ${owner:-unknown}) held $dir for ${EDGE_LOCK_TIMEOUT}s; nothing changed"
-        sleep 0.2
-        waited=$((waited + 1))
-    done
-    LOCK_DIR=$dir
-    echo $$ >"$dir/pid"
-}
-
-case "$EDGE_LOCK_METHOD" in
-    flock) command -v flock >/dev/null 2>&1 || die 2 "EDGE_LOCK_METHOD=flock but flock is not installed"; lock_with_flock ;;
-    mkdir) lock_with_mkdir ;;
-    auto) if command -v flock >/dev/null 2>&1; then lock_with_flock; else lock_with_mkdir; fi ;;
-    *) die 2 "EDGE_LOCK_METHOD must be auto, flock or mkdir, got '$EDGE_LOCK_METHOD'; nothing changed" ;;
-esac
+take_edge_lock
 
 # ---- admin socket ----------------------------------------------------------------------------
 # One command line per connection; HAProxy answers and closes. Several commands may be joined by ';'.

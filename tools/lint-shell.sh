@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 status=0
-for script in host/*.sh tools/*.sh .ci/run; do
+for script in host/*.sh host/lib/*.sh tools/*.sh .ci/run; do
     [ -f "$script" ] || continue
     if ! sh -n "$script"; then echo "syntax error: $script" >&2; status=1; fi
     if command -v checkbashisms >/dev/null 2>&1 && ! checkbashisms -f "$script"; then status=1; fi

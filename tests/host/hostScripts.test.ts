@@ -1,0 +1,42 @@
+// What a host receives: each script with its shared libraries inlined, runnable on its own by sh -c
+// exactly as lib/hostInvocation.ts renders it.
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { hostScript, HostScriptName } from "../../components/hostScripts";
+import { renderHostInvocation } from "../../lib/hostInvocation";
+
+const SCRIPTS: HostScriptName[] = ["apply-daemon-json", "ensure-buildkit-builder", "install-edge-config", "run-migration", "traffic-switch"];
+
+describe("host scripts as sent to a host", () => {
+    for (const name of SCRIPTS) {
+        it(`${name} stands alone: no sourced file, valid POSIX sh`, () => {
+            const text = hostScript(name);
+            assert.doesNotMatch(text, /medusa-deploy:inline|\/lib\/edge-lock\.sh/);
+            const parsed = spawnSync("sh", ["-n", "-c", text], { encoding: "utf8" });
+            assert.equal(parsed.status, 0, parsed.stderr);
+        });
+    }
+
+    it("runs from a folder with no host/lib next to it, through the rendered invocation", () => {
+        const empty = fs.mkdtempSync(path.join(os.tmpdir(), "medusa-host-"));
+        try {
+            const env = { EDGE_ADMIN_SOCKET: path.join(empty, "admin.sock"), EDGE_STATE_FILE: path.join(empty, "state"), TARGET_COLOUR: "purple", VERIFY_URL: "http://127.0.0.1:1/health" };
+            const command = renderHostInvocation({ script: hostScript("traffic-switch"), name: "traffic-switch", env, sudo: false });
+            const result = spawnSync("/bin/sh", ["-c", command], { cwd: empty, encoding: "utf8", env: { PATH: process.env.PATH } });
+            assert.equal(result.status, 2, result.stdout + result.stderr);
+            assert.match(result.stderr, /TARGET_COLOUR/);
+            assert.doesNotMatch(result.stderr, /edge-lock\.sh|not found/);
+        } finally {
+            fs.rmSync(empty, { recursive: true, force: true });
+        }
+    });
+
+    it("passes values with quotes and spaces to the script unchanged", () => {
+        const command = renderHostInvocation({ script: 'printf "%s|%s" "$A" "$0"', name: "probe", env: { A: "it's a $HOME `x` \"y\"" }, sudo: false });
+        const result = spawnSync("/bin/sh", ["-c", command], { encoding: "utf8" });
+        assert.equal(result.stdout, "it's a $HOME `x` \"y\"|probe");
+    });
+});
