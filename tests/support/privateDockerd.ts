@@ -9,6 +9,11 @@ export interface PrivateDockerdOptions {
     root: string;
     /** Initial content of its daemon.json; bridge none and iptables false are always added. */
     daemonJson?: Record<string, unknown>;
+    /**
+     * Command words put before `dockerd`, e.g. `["nsenter", "--net=/run/netns/x"]` to run the daemon
+     * in a network namespace of the test's own (tests/support/netnsDockerd.ts). Default: none.
+     */
+    launcher?: string[];
 }
 
 export class PrivateDockerd {
@@ -18,9 +23,11 @@ export class PrivateDockerd {
     readonly pidFile: string;
     readonly logFile: string;
     private child?: ChildProcess;
+    private readonly launcher: string[];
 
     constructor(options: PrivateDockerdOptions) {
         this.root = path.resolve(options.root);
+        this.launcher = options.launcher ?? [];
         fs.mkdirSync(this.root, { recursive: true });
         this.socket = path.join(this.root, "docker.sock");
         this.configFile = path.join(this.root, "daemon.json");
@@ -45,6 +52,7 @@ export class PrivateDockerd {
     /** The dockerd command line (also used by scripts under test as their "start" command). */
     commandLine(): string[] {
         return [
+            ...this.launcher,
             "dockerd",
             "--config-file", this.configFile,
             "--data-root", path.join(this.root, "data"),

@@ -1,0 +1,462 @@
+// The Docker side of a blue/green deploy, for real: the edge (HAProxy in a container, config rendered
+// by components/edge.ts and installed by host/install-edge-config.sh) on a user-defined Docker
+// network, resolving the colour containers by name through Docker's embedded DNS (127.0.0.11);
+// traffic moved by host/traffic-switch.sh through the admin socket in the mounted host folder; a
+// colour container replaced (new IP, its old IP taken by another container) and the edge following
+// the name; the edge restarted as a container coming back on the live colour; a switch to a stopped
+// colour refused. Light keep-alive load runs through the switches and must see zero failures.
+//
+// The daemon runs in a network namespace of this suite's own (tests/support/netnsDockerd.ts), so
+// its bridge, veths and published port never touch the host; the HTTP clients and the switch
+// script run in that namespace. The colour app is tests/fixtures/medusa-like-app built with
+// docker/medusa.Dockerfile; it echoes MEDUSA_WORKER_MODE as `role`, which this suite sets to a
+// per-release marker ("server@r1") so a response tells which container answered.
+import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { renderEdgeConfig } from "../../components/edge";
+import { Colour } from "../../lib/colour";
+import { COLOUR_HEADER, EDGE_BACKEND_NAME, EDGE_SELF_HEALTH_PATH } from "../../lib/haproxyConfig";
+import { EDGE_CONTAINER_PORT, hostNames, MEDUSA_PORT } from "../../lib/hostNames";
+import { acquireBuildDockerd, dockerBuild, releaseBuildDockerd } from "../support/buildDockerd";
+import { EDGE_STOP_SIGNAL, ensureLocalHaproxyImage } from "../support/localHaproxyImage";
+import { ensureLocalNodeImage, LOCAL_NODE_IMAGE } from "../support/localNodeImage";
+import { CommandResult, NetnsDockerd } from "../support/netnsDockerd";
+import { PrivateDockerd, sleep } from "../support/privateDockerd";
+import { isRoot, requireCommands, requireReal } from "../support/realComponent";
+
+const repo = path.resolve(__dirname, "../..");
+const work = path.join(repo, ".test-work/blue-green-docker");
+const names = hostNames("it", path.join(work, "host-state"));
+const NETNS = "medusa-it";
+/** The edge's published port, inside the namespace (nothing else listens there). */
+const EDGE_PORT = 18080;
+const EDGE_URL = `http://127.0.0.1:${EDGE_PORT}`;
+const BASE_IMAGE = "medusa-deploy/base:blue-green-it";
+const APP_IMAGE = "medusa-deploy/fixture-app:blue-green-it";
+const SQUATTER = "medusa-it-squatter";
+const adminSocket = path.join(names.edgeDir, "admin.sock");
+const stateFile = path.join(names.edgeDir, "server-state");
+const lockFile = path.join(names.edgeDir, "haproxy.cfg.lock");
+
+interface Probe {
+    status: number;
+    colour: string;
+    role: string;
+    error?: string;
+}
+
+interface LoadSummary {
+    total: number;
+    failed: number;
+    failures: string[];
+    served: Record<string, number>;
+}
+
+// Sequential GETs on fresh connections; prints one JSON array. Runs inside the namespace.
+const PROBE_SCRIPT = `
+const http = require("node:http");
+const [url, count] = [process.env.PROBE_URL, Number(process.env.PROBE_COUNT)];
+(async () => {
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    out.push(await new Promise((resolve) => {
+      const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => {
+          let role = "";
+          try { role = JSON.parse(body).role || ""; } catch {}
+          resolve({ status: res.statusCode, colour: String(res.headers["${COLOUR_HEADER.toLowerCase()}"] || ""), role });
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", (e) => resolve({ status: 0, colour: "", role: "", error: e.code || e.message }));
+    }));
+  }
+  process.stdout.write(JSON.stringify(out));
+})();
+`;
+
+// Keep-alive GET/POST load until stdin closes, then one JSON summary. Runs inside the namespace.
+const LOAD_SCRIPT = `
+const http = require("node:http");
+const url = process.env.LOAD_URL, workers = Number(process.env.LOAD_WORKERS), pause = Number(process.env.LOAD_PAUSE_MS);
+const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
+const summary = { total: 0, failed: 0, failures: [], served: {} };
+let running = true;
+const body = JSON.stringify({ items: [{ variant: "v_1", quantity: 2 }] });
+const one = (i) => new Promise((resolve) => {
+  const post = i % 2 === 1;
+  const req = http.request(url + (post ? "/store/carts" : "/store/products"), { method: post ? "POST" : "GET", agent,
+      headers: post ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {} }, (res) => {
+    let text = "";
+    res.on("data", (c) => (text += c));
+    res.on("end", () => {
+      const colour = res.headers["${COLOUR_HEADER.toLowerCase()}"];
+      let role = "?";
+      try { role = JSON.parse(text).role; } catch {}
+      resolve(res.statusCode === 200 && colour ? { ok: colour + "/" + role } : { error: "HTTP " + res.statusCode + " " + colour });
+    });
+  });
+  req.on("error", (e) => resolve({ error: e.code || e.message }));
+  req.end(post ? body : undefined);
+});
+const work = async (w) => {
+  for (let i = w; running; i++) {
+    const r = await one(i);
+    summary.total++;
+    if (r.error) { summary.failed++; if (summary.failures.length < 20) summary.failures.push(new Date().toISOString() + " " + r.error); }
+    else summary.served[r.ok] = (summary.served[r.ok] || 0) + 1;
+    if (pause > 0) await new Promise((s) => setTimeout(s, pause));
+  }
+};
+const all = Array.from({ length: workers }, (_, w) => work(w));
+process.stdin.on("end", async () => { running = false; await Promise.all(all); agent.destroy(); process.stdout.write(JSON.stringify(summary)); });
+process.stdin.resume();
+`;
+
+describe("blue/green on Docker: edge container, embedded DNS, replaced colour, edge restart (real dockerd)", function () {
+    this.timeout(10 * 60 * 1000);
+    let ns: NetnsDockerd;
+    let dockerd: PrivateDockerd;
+    let buildDockerdHeld = false;
+    let stopLoad: (() => Promise<LoadSummary>) | undefined;
+    const timings: Record<string, string> = {};
+    const ips: Record<string, string> = {};
+
+    const docker = (args: string[]) => dockerd.docker(args).trim();
+    const inNetns = (command: string, args: string[], env: NodeJS.ProcessEnv = process.env) => ns.run(command, args, env);
+
+    async function probe(count: number, urlPath = "/store/products"): Promise<Probe[]> {
+        const result = await inNetns(process.execPath, ["-e", PROBE_SCRIPT], { ...process.env, PROBE_URL: EDGE_URL + urlPath, PROBE_COUNT: String(count) });
+        assert.equal(result.code, 0, `probe client failed: ${result.stderr}`);
+        return JSON.parse(result.stdout) as Probe[];
+    }
+
+    async function assertServedBy(colour: Colour, role: string, count = 10): Promise<void> {
+        const probes = await probe(count);
+        const wrong = probes.filter((p) => p.status !== 200 || p.colour !== colour || p.role !== role);
+        assert.deepEqual(wrong, [], `expected all ${count} requests served by ${colour} (${role}); got ${JSON.stringify(probes)}`);
+    }
+
+    function switchTo(colour: Colour): Promise<CommandResult> {
+        return inNetns("sh", [path.join(repo, "host/traffic-switch.sh")], {
+            ...process.env,
+            EDGE_ADMIN_SOCKET: adminSocket,
+            EDGE_STATE_FILE: stateFile,
+            EDGE_LOCK_FILE: lockFile,
+            TARGET_COLOUR: colour,
+            VERIFY_URL: `${EDGE_URL}/health`,
+            VERIFY_TIMEOUT: "20",
+        });
+    }
+
+    async function switchOk(colour: Colour): Promise<void> {
+        const result = await switchTo(colour);
+        assert.equal(result.code, 0, `switch to ${colour} failed (exit ${result.code}):\n${result.stdout}${result.stderr}\n${edgeState()}`);
+        assert.match(result.stdout, new RegExp(`live: ${colour}\\n?$`));
+    }
+
+    function admin(command: string): string {
+        return execFileSync("socat", ["-t", "5", "-", `UNIX-CONNECT:${adminSocket}`], { input: `${command}\n`, encoding: "utf8", timeout: 10000 });
+    }
+
+    /** Each colour's address, op state and admin state as the running edge sees them. */
+    function edgeServers(): Record<string, { address: string; opState: number; adminState: number }> {
+        const servers: Record<string, { address: string; opState: number; adminState: number }> = {};
+        for (const line of admin(`show servers state ${EDGE_BACKEND_NAME}`).split("\n")) {
+            const f = line.trim().split(/\s+/);
+            if (f.length < 9 || f[0].startsWith("#") || f[1] !== EDGE_BACKEND_NAME) continue;
+            servers[f[3]] = { address: f[4], opState: Number(f[5]), adminState: Number(f[6]) };
+        }
+        return servers;
+    }
+
+    function edgeState(): string {
+        try {
+            return `edge: ${JSON.stringify(edgeServers())}`;
+        } catch (error) {
+            return `edge admin socket: ${(error as Error).message}`;
+        }
+    }
+
+    function containerIp(name: string): string {
+        return docker(["inspect", "--format", `{{(index .NetworkSettings.Networks "${names.network}").IPAddress}}`, name]);
+    }
+
+    /** Starts one colour's server as components/colourSet.ts declares it; the image's own health check. */
+    function runColour(colour: Colour, release: string): void {
+        docker([
+            "run", "-d", "--name", names.server(colour),
+            "--network", names.network, "--network-alias", `${colour}-server`,
+            "--restart", "unless-stopped",
+            "-e", `MEDUSA_WORKER_MODE=server@${release}`, "-e", `PORT=${MEDUSA_PORT}`, "-e", "NODE_ENV=production",
+            "-e", `MEDUSA_RELEASE=${release}`, "-e", `MEDUSA_COLOUR=${colour}`,
+            "--label", `medusa-deploy.colour=${colour}`, "--label", `medusa-deploy.release=${release}`, "--label", "medusa-deploy.role=server",
+            // The fixture has no `medusa` CLI (see tests/host/medusaDockerfile.test.ts).
+            APP_IMAGE, "node", "index.js",
+        ]);
+    }
+
+    /** Waits for Docker's "healthy" (the gate Pulumi's `wait` uses); returns the milliseconds it took. */
+    async function waitHealthy(name: string, timeoutMs = 60000): Promise<number> {
+        const started = Date.now();
+        let status = "";
+        while (Date.now() - started < timeoutMs) {
+            status = docker(["inspect", "--format", "{{.State.Health.Status}}", name]);
+            if (status === "healthy") return Date.now() - started;
+            if (status === "unhealthy") break;
+            await sleep(250);
+        }
+        throw new Error(`${name} is ${status}, not healthy: ${docker(["inspect", "--format", "{{json .State.Health}}", name])}`);
+    }
+
+    async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 20000): Promise<{ value: T; ms: number }> {
+        const started = Date.now();
+        while (Date.now() - started < timeoutMs) {
+            let value: T | undefined | false;
+            try {
+                value = check();
+            } catch {
+                value = undefined;
+            }
+            if (value !== undefined && value !== false) return { value, ms: Date.now() - started };
+            await sleep(100);
+        }
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${edgeState()}`);
+    }
+
+    /** Starts the keep-alive load in the namespace; the returned function stops it and returns the summary. */
+    function startLoad(workers = 3, pauseMs = 5): () => Promise<LoadSummary> {
+        const child = ns.spawn(process.execPath, ["-e", LOAD_SCRIPT], { ...process.env, LOAD_URL: EDGE_URL, LOAD_WORKERS: String(workers), LOAD_PAUSE_MS: String(pauseMs) });
+        let stdout = "";
+        let stderr = "";
+        child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
+        child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+        const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+        return async () => {
+            child.stdin?.end();
+            await closed;
+            try {
+                return JSON.parse(stdout) as LoadSummary;
+            } catch {
+                throw new Error(`load client output unreadable: ${stdout} ${stderr}`);
+            }
+        };
+    }
+
+    before(async function () {
+        requireReal(this, "root (dockerd and network namespaces need it)", isRoot(), "run the host tests as root");
+        requireCommands(this, ["dockerd", "nsenter", "ip", "iptables", "socat", "curl", "haproxy", "busybox", "tar"], "apt-get install -y docker.io util-linux iproute2 iptables socat curl haproxy busybox-static tar");
+        const setupStarted = Date.now();
+        fs.mkdirSync(work, { recursive: true });
+        fs.rmSync(path.dirname(names.edgeDir), { recursive: true, force: true });
+
+        // The fixture app image is built where npm can reach the registry (the shared build daemon,
+        // host network), then copied into the namespaced daemon, which has no way out.
+        const build = await acquireBuildDockerd();
+        buildDockerdHeld = true;
+        ensureLocalNodeImage(build);
+        await dockerBuild(build, {
+            context: path.join(repo, "docker"),
+            dockerfile: path.join(repo, "docker/base.Dockerfile"),
+            tag: BASE_IMAGE,
+            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, SYSTEM_PACKAGES: "" },
+        });
+        await dockerBuild(build, {
+            context: path.join(repo, "tests/fixtures/medusa-like-app"),
+            dockerfile: path.join(repo, "docker/medusa.Dockerfile"),
+            tag: APP_IMAGE,
+            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, BASE_IMAGE },
+        });
+        const appImageId = build.docker(["image", "inspect", "--format", "{{.Id}}", APP_IMAGE]).trim();
+        timings["image build (cached when warm)"] = `${((Date.now() - setupStarted) / 1000).toFixed(1)} s`;
+
+        // The namespace has no way out; NetnsDockerd gives it an upstream DNS that answers NXDOMAIN at
+        // once, as a reachable one would (see there for what happens without it).
+        ns = new NetnsDockerd(NETNS, path.join(work, "dockerd"), { "storage-driver": "overlay2" });
+        await ns.start();
+        dockerd = ns.dockerd;
+
+        // Copied again only when the build produced another image: a tag named after its id marks the copy.
+        const copyMarker = `${APP_IMAGE}-${appImageId.replace(/^sha256:/, "").slice(0, 12)}`;
+        const copyStarted = Date.now();
+        const alreadyThere = docker(["image", "ls", "-q", copyMarker]) !== "";
+        if (!alreadyThere) {
+            execFileSync("sh", ["-c", `docker -H '${build.host}' save '${APP_IMAGE}' | docker -H '${dockerd.host}' load -q`], { stdio: "ignore", timeout: 300000 });
+            docker(["tag", APP_IMAGE, copyMarker]);
+            // Earlier copies are not needed any more.
+            const stale = docker(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", APP_IMAGE.split(":")[0]])
+                .split("\n")
+                .filter((ref) => ref.startsWith(`${APP_IMAGE}-`) && ref !== copyMarker);
+            if (stale.length > 0) docker(["rmi", ...stale]);
+            docker(["image", "prune", "-f"]);
+        }
+        timings["app image copy into the namespaced daemon"] = `${((Date.now() - copyStarted) / 1000).toFixed(1)} s${alreadyThere ? " (already there)" : ""}`;
+        await releaseBuildDockerd();
+        buildDockerdHeld = false;
+        ensureLocalHaproxyImage(dockerd);
+        // The data-root (images) is kept between runs; the network is created afresh.
+        if (docker(["network", "ls", "-q", "--filter", `name=^${names.network}$`]) !== "") docker(["network", "rm", names.network]);
+        docker(["network", "create", names.network]);
+        timings["setup total"] = `${((Date.now() - setupStarted) / 1000).toFixed(1)} s`;
+    });
+
+    after(async function () {
+        if (stopLoad) await stopLoad().catch(() => undefined);
+        if (buildDockerdHeld) await releaseBuildDockerd();
+        if (ns) await ns.stop();
+        for (const [what, value] of Object.entries(timings)) console.log(`      ${what}: ${value}`);
+    });
+
+    it("installs the edge config rendered as components/edge.ts renders it, validated by the edge image", function () {
+        const config = renderEdgeConfig(names);
+        const install = execFileSync("sh", [path.join(repo, "host/install-edge-config.sh")], {
+            env: dockerd.env({ EDGE_DIR: names.edgeDir, EDGE_IMAGE: "medusa-deploy/haproxy:local", EDGE_CONTAINER: names.edge }),
+            input: config,
+            encoding: "utf8",
+        });
+        assert.match(install, /edge config: installed/);
+        assert.equal(fs.readFileSync(path.join(names.edgeDir, "haproxy.cfg"), "utf8"), config);
+        assert.match(config, /nameserver dns1 127\.0\.0\.11:53/);
+    });
+
+    it("starts the edge before any colour exists and answers its own health path", async function () {
+        const started = Date.now();
+        docker([
+            "run", "-d", "--name", names.edge, "--user", "root", "--restart", "unless-stopped",
+            "--stop-signal", EDGE_STOP_SIGNAL,
+            "-p", `127.0.0.1:${EDGE_PORT}:${EDGE_CONTAINER_PORT}`,
+            "-v", `${names.edgeDir}:${names.edgeMountPoint}`,
+            "--network", names.network,
+            "medusa-deploy/haproxy:local",
+        ]);
+        await waitFor("the edge's admin socket", () => fs.existsSync(adminSocket) && edgeServers().blue !== undefined);
+        const health = await probe(1, EDGE_SELF_HEALTH_PATH);
+        assert.equal(health[0].status, 200, JSON.stringify(health));
+        timings["edge container up"] = `${Date.now() - started} ms`;
+        // Neither name resolves yet: both servers wait in resolution maintenance (admin bit 0x20).
+        const servers = edgeServers();
+        for (const colour of ["blue", "green"]) assert.ok((servers[colour].adminState & 0x20) !== 0, JSON.stringify(servers));
+    });
+
+    it("first deploy: blue healthy, switch to blue, requests through the edge come from blue", async function () {
+        runColour("blue", "r1");
+        timings["blue: docker healthy after"] = `${await waitHealthy(names.server("blue"))} ms`;
+        ips.blue = containerIp(names.server("blue"));
+        // The switch runs right after the health gate, as the deploy does.
+        await switchOk("blue");
+        await assertServedBy("blue", "server@r1");
+        assert.equal(edgeServers().blue.address, ips.blue);
+    });
+
+    it("green healthy, switch to green and back to blue under keep-alive load with zero failures", async function () {
+        stopLoad = startLoad();
+        runColour("green", "r1");
+        const healthyMs = await waitHealthy(names.server("green"));
+        timings["green: docker healthy after"] = `${healthyMs} ms`;
+        const atGate = edgeServers().green;
+        timings["green at the health gate, edge sees"] = `op_state ${atGate.opState}, admin_state ${atGate.adminState}`;
+        ips.greenR1 = containerIp(names.server("green"));
+        await switchOk("green");
+        await assertServedBy("green", "server@r1");
+        await switchOk("blue");
+        await assertServedBy("blue", "server@r1");
+    });
+
+    it("replaces idle green (its old IP taken by another container): the edge follows the name to the new container", async function () {
+        docker(["rm", "-f", names.server("green")]);
+        // Something else takes the freed address at once (Docker hands out the lowest free one), so
+        // an edge that kept the old address would now reach the wrong container.
+        docker(["run", "-d", "--name", SQUATTER, "--network", names.network, "-e", "MEDUSA_WORKER_MODE=squatter", "-e", `PORT=${MEDUSA_PORT}`, APP_IMAGE, "node", "index.js"]);
+        ips.squatter = containerIp(SQUATTER);
+        const replaced = Date.now();
+        runColour("green", "r2");
+        ips.greenR2 = containerIp(names.server("green"));
+        console.log(`      green r1 ${ips.greenR1}, squatter ${ips.squatter}, green r2 ${ips.greenR2}`);
+        assert.notEqual(ips.greenR2, ips.greenR1, "the replacement green got the old address; the new-IP path was not exercised");
+        timings["green r2: docker healthy after"] = `${await waitHealthy(names.server("green"))} ms`;
+        const followed = await waitFor("the edge to resolve green to its new address", () => edgeServers().green.address === ips.greenR2 || undefined);
+        timings["green r2: edge had its new address"] = `${followed.ms} ms after docker healthy (${Date.now() - replaced} ms after docker run)`;
+        await switchOk("green");
+        await assertServedBy("green", "server@r2", 20);
+        await switchOk("blue");
+        await assertServedBy("blue", "server@r1");
+        await switchOk("green");
+        await assertServedBy("green", "server@r2", 20);
+        const summary = await stopLoad!();
+        stopLoad = undefined;
+        console.log(`      load through 5 switches and a replacement: ${summary.total} requests, ${summary.failed} failed, served ${JSON.stringify(summary.served)}`);
+        assert.equal(summary.failed, 0, `requests failed under load: ${summary.failures.join("; ")}`);
+        assert.ok(!Object.keys(summary.served).some((k) => k.includes("squatter")), `the squatter at green's old address got traffic: ${JSON.stringify(summary.served)}`);
+        assert.ok(summary.total > 100, `load too light to mean anything: ${summary.total} requests`);
+    });
+
+    it("a config change installs and reloads the running edge (SIGHUP to the master) keeping the live colour", async function () {
+        // Not a deploy step (deploys never reload): measured under the same load and reported, not gated.
+        const stopReloadLoad = startLoad();
+        stopLoad = stopReloadLoad;
+        await sleep(500);
+        const workerBefore = /^Pid: (\d+)/m.exec(admin("show info"))?.[1];
+        const config = renderEdgeConfig(names) + "\n# reload check\n";
+        const install = execFileSync("sh", [path.join(repo, "host/install-edge-config.sh")], {
+            env: dockerd.env({ EDGE_DIR: names.edgeDir, EDGE_IMAGE: "medusa-deploy/haproxy:local", EDGE_CONTAINER: names.edge }),
+            input: config,
+            encoding: "utf8",
+        });
+        assert.match(install, /edge config: installed and reloaded/);
+        const reloaded = await waitFor("a new edge worker", () => {
+            const pid = /^Pid: (\d+)/m.exec(admin("show info"))?.[1];
+            return pid !== undefined && pid !== workerBefore ? pid : undefined;
+        });
+        timings["edge reload (new worker answering) after"] = `${reloaded.ms} ms`;
+        await waitFor("green up after the reload", () => edgeServers().green?.opState === 2 || undefined);
+        await assertServedBy("green", "server@r2");
+        await sleep(500);
+        const summary = await stopReloadLoad();
+        stopLoad = undefined;
+        timings["keep-alive load across one edge reload"] = `${summary.total} requests, ${summary.failed} failed${summary.failed ? ` (${summary.failures.slice(0, 3).join("; ")})` : ""}`;
+        assert.ok(summary.total > 0 && Object.keys(summary.served).every((k) => k === "green/server@r2"), `served during the reload: ${JSON.stringify(summary.served)}`);
+    });
+
+    it("restarting the edge container brings it back on the live colour without a switch", async function () {
+        const restarted = Date.now();
+        docker(["restart", "-t", "10", names.edge]);
+        const back = await waitFor("the edge to serve again", () => {
+            const out = execFileSync(ns.prefix()[0], [...ns.prefix().slice(1), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", `${EDGE_URL}/store/products`], { encoding: "utf8" });
+            return out === "200" || undefined;
+        }, 30000);
+        timings["edge restart until the live colour answers"] = `${Date.now() - restarted} ms (${back.ms} ms after docker restart returned)`;
+        await assertServedBy("green", "server@r2", 20);
+        const servers = edgeServers();
+        assert.equal(servers.green.address, ips.greenR2);
+        assert.ok((servers.blue.adminState & 0x08) !== 0, `blue should come back drained: ${JSON.stringify(servers)}`);
+    });
+
+    it("refuses to switch to a colour whose container is stopped; traffic stays on the live colour", async function () {
+        const stateBefore = fs.readFileSync(stateFile, "utf8");
+        const stopped = Date.now();
+        docker(["stop", "-t", "10", names.server("blue")]);
+        const seen = await waitFor("the edge to see blue down", () => edgeServers().blue.opState !== 2 || undefined);
+        timings["blue stopped: edge saw it down after"] = `${Date.now() - stopped} ms (${seen.ms} ms after docker stop returned)`;
+        const result = await switchTo("blue");
+        assert.equal(result.code, 3, `expected a refusal (exit 3):\n${result.stdout}${result.stderr}`);
+        assert.match(result.stderr, /refusing to switch to blue/);
+        assert.match(result.stderr, /traffic stays on green/);
+        await assertServedBy("green", "server@r2");
+        assert.equal(fs.readFileSync(stateFile, "utf8"), stateBefore, "the refused switch changed the state file");
+    });
+
+    afterEach(async function () {
+        if (this.currentTest?.state === "failed" && dockerd) {
+            console.log(`      ${edgeState()}`);
+            try {
+                console.log(docker(["logs", "--tail", "30", names.edge]));
+            } catch {
+                // no edge container
+            }
+        }
+    });
+});
