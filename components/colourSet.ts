@@ -63,7 +63,7 @@ export class ColourSet extends pulumi.ComponentResource {
                 triggers: [this.imageRef],
                 secretOutput: true,
             },
-            { parent: this, dependsOn: [this.image, ...asResources(args.dependsOn)], ignoreChanges: args.deploying ? [] : ["create", "stdin", "triggers"] },
+            { parent: this, dependsOn: [this.image, args.network, ...asResources(args.dependsOn)], ignoreChanges: args.deploying ? [] : ["create", "stdin", "triggers"] },
         );
 
         this.server = this.container("server", { MEDUSA_WORKER_MODE: "server" }, [this.migration]);

@@ -95,10 +95,11 @@ export class DockerHost extends pulumi.ComponentResource {
         const toml = renderBuildkitdToml({ keepStorage: this.config.daemon.buildkitKeepStorage });
         const script = hostScript("ensure-buildkit-builder");
         const url = dockerHostUrl(this.config.host);
-        const env: Record<string, string> = { BUILDER_NAME: builderName, BUILDKITD_TOML: toml, ...(url ? { DOCKER_HOST: url } : {}) };
+        // Host networking lets the builder push to a registry on the host's loopback (dev's registry).
+        const env: Record<string, string> = { BUILDER_NAME: builderName, BUILDKITD_TOML: toml, BUILDER_DRIVER_OPTS: "network=host", ...(url ? { DOCKER_HOST: url } : {}) };
         const resource = new command.local.Command(
             "buildkit-builder",
-            { create: renderHostInvocation({ script, name: "ensure-buildkit-builder", env, sudo: false }), triggers: [contentHash(script, toml, url ?? "local")] },
+            { create: renderHostInvocation({ script, name: "ensure-buildkit-builder", env, sudo: false }), triggers: [contentHash(script, JSON.stringify(env))] },
             { parent: this, dependsOn: this.ready },
         );
         return { name: builderName, resource };

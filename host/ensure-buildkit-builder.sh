@@ -13,8 +13,11 @@
 #   BUILDKITD_TOML     required. The buildkitd.toml content.
 #   DOCKER_HOST        optional. The docker endpoint for the builder's container (unix://, tcp://,
 #                      ssh://user@host). Unset: the docker CLI's current context.
+#   BUILDER_DRIVER_OPTS optional. Space-separated key=value driver options, each passed as
+#                      --driver-opt; e.g. "network=host" so the builder reaches a registry on the
+#                      host's loopback (the dev stack's local registry).
 #   BUILDER_STATE_DIR  optional, default ~/.medusa-deploy/builders. Holds <name>.sha256: the hash of
-#                      the toml and endpoint the builder was created with.
+#                      the toml, driver options and endpoint the builder was created with.
 #
 # Behaviour: builder present and created from the same toml and endpoint -> "builder unchanged".
 # Absent -> created with --bootstrap. Present but created from another toml or endpoint (or not by
@@ -34,6 +37,7 @@ esac
 [ -n "${BUILDKITD_TOML:-}" ] || fail "BUILDKITD_TOML is empty: pass the buildkitd.toml content (lib/buildkitdToml.ts). Nothing was changed."
 BUILDER_STATE_DIR=${BUILDER_STATE_DIR:-${HOME:-/root}/.medusa-deploy/builders}
 ENDPOINT=${DOCKER_HOST:-}
+BUILDER_DRIVER_OPTS=${BUILDER_DRIVER_OPTS:-}
 
 command -v docker >/dev/null 2>&1 ||
     fail "the docker CLI is not installed on this machine; install it with the Docker Buildx plugin (docker-ce-cli and docker-buildx-plugin from Docker's apt repository). Nothing was changed."
@@ -51,7 +55,7 @@ hash_stdin() {
     fi
 }
 
-WANTED=$(printf 'endpoint=%s\n%s' "$ENDPOINT" "$BUILDKITD_TOML" | hash_stdin)
+WANTED=$(printf 'endpoint=%s\ndriver-opts=%s\n%s' "$ENDPOINT" "$BUILDER_DRIVER_OPTS" "$BUILDKITD_TOML" | hash_stdin)
 [ -n "$WANTED" ] || fail "cannot hash the builder configuration (needs sha256sum, shasum or openssl). Nothing was changed."
 STATE_FILE="$BUILDER_STATE_DIR/$BUILDER_NAME.sha256"
 RECORDED=$(cat "$STATE_FILE" 2>/dev/null || true)
@@ -76,6 +80,7 @@ if [ "$EXISTS" = 1 ]; then
 fi
 
 set -- --name "$BUILDER_NAME" --driver docker-container --config "$WORK/buildkitd.toml" --bootstrap
+for option in $BUILDER_DRIVER_OPTS; do set -- "$@" --driver-opt "$option"; done
 [ -n "$ENDPOINT" ] && set -- "$@" "$ENDPOINT"
 if ! docker buildx create "$@" >"$WORK/create.out" 2>&1; then
     rm -f "$STATE_FILE"
