@@ -12,6 +12,7 @@ import { ownStackName, readStackOutputs } from "./components/stackOutputs";
 import { parseDeployConfig } from "./lib/deployConfig";
 import { gitRelease } from "./lib/gitRelease";
 import { hostNames } from "./lib/hostNames";
+import { registryHostOf } from "./lib/imageRef";
 import { parsePreviousState } from "./lib/previousState";
 import { resolvePromotion } from "./lib/promotion";
 import { readRawConfig } from "./lib/pulumiConfigSource";
@@ -48,7 +49,8 @@ async function main(env: ProgramEnvironment = realEnvironment) {
     const deploysNewImage = Object.values(plan.colours).some((c) => c?.image.kind === "new");
 
     const names = hostNames(config.stack, config.hostStateDir);
-    const host = new DockerHost("host", { config });
+    const registryAddress = registryHostOf(promoted ? promoted.image : config.image.kind === "build" ? config.image.registry : "");
+    const host = new DockerHost("host", { config, registryAddress });
     const registry = config.localRegistry ? new LocalRegistry("local-registry", { names, port: config.localRegistry.port, provider: host.provider }) : undefined;
 
     let newImage: pulumi.Input<string> | undefined = deploysNewImage ? promoted?.image : undefined;
@@ -72,7 +74,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
                 builderName: builder.name,
                 registryAuth: config.registryAuth,
                 projectDir: env.projectDir,
-                provider: host.buildProvider,
+                provider: host.buildProvider(),
                 dependsOn: [builder.resource, ...(registry ? [registry.container] : [])],
             });
             if (deploysNewImage) newImage = image.ref;

@@ -16,6 +16,11 @@ import { contentHash, hostScript, HostScriptName } from "./hostScripts";
 export interface DockerHostArgs {
     /** The validated stack configuration. */
     config: DeployConfig;
+    /**
+     * Registry the host pulls release images from, for the configured credentials.
+     * @example "registry.example.com"
+     */
+    registryAddress?: string;
 }
 
 export interface HostScriptRun {
@@ -40,8 +45,7 @@ export function dockerHostUrl(host: HostTarget): string | undefined {
 export class DockerHost extends pulumi.ComponentResource {
     /** Docker provider for containers, networks, volumes and pulls on this host. */
     readonly provider: docker.Provider;
-    /** docker-build provider that builds on this host's daemon. */
-    readonly buildProvider: dockerBuild.Provider;
+    private builds?: dockerBuild.Provider;
     /** Resources the rest of the deploy waits for (daemon.json applied). */
     readonly ready: pulumi.Resource[] = [];
     private readonly config: DeployConfig;
@@ -53,11 +57,24 @@ export class DockerHost extends pulumi.ComponentResource {
 
         // Docker's ssh transport runs the local ssh client: BatchMode makes a missing key fail at once
         // instead of waiting for a password prompt nobody sees.
-        this.provider = new docker.Provider(`${name}-docker`, url ? { host: url, sshOpts: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"] } : {}, { parent: this });
-        this.buildProvider = new dockerBuild.Provider(`${name}-docker-build`, url ? { host: url } : {}, { parent: this });
+        const auth = args.config.registryAuth;
+        const registryAuth =
+            auth && args.registryAddress ? [{ address: args.registryAddress, username: auth.username, password: pulumi.secret(auth.password.reveal()) }] : undefined;
+        this.provider = new docker.Provider(
+            `${name}-docker`,
+            { ...(url ? { host: url, sshOpts: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"] } : {}), registryAuth },
+            { parent: this },
+        );
 
         if (args.config.daemon.manage) this.ready.push(this.applyDaemonSettings());
         this.registerOutputs({});
+    }
+
+    /** docker-build provider that builds on this host's daemon; only a building stack asks for it. */
+    buildProvider(): dockerBuild.Provider {
+        const url = dockerHostUrl(this.config.host);
+        this.builds ??= new dockerBuild.Provider("host-docker-build", url ? { host: url } : {}, { parent: this });
+        return this.builds;
     }
 
     /** Runs a script under host/ on this host, through ssh for remote hosts. */

@@ -5,6 +5,7 @@ import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { ImageSource } from "../lib/deployConfig";
+import { registryHostOf } from "../lib/imageRef";
 import { SecretValue } from "../lib/secretValue";
 
 type BuildSource = Extract<ImageSource, { kind: "build" }>;
@@ -22,7 +23,6 @@ export interface MedusaImageArgs {
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
-const registryHost = (repository: string) => (repository.includes("/") && /[.:]|^localhost$/.test(repository.split("/")[0]) ? repository.split("/")[0] : "docker.io");
 
 export function cacheSettings(cacheRef: string) {
     return {
@@ -42,7 +42,7 @@ export class MedusaImage extends pulumi.ComponentResource {
         const { source } = args;
         const dockerDir = path.join(args.projectDir, "docker");
         const registries = args.registryAuth
-            ? [{ address: registryHost(source.registry), username: args.registryAuth.username, password: pulumi.secret(args.registryAuth.password.reveal()) }]
+            ? [{ address: registryHostOf(source.registry), username: args.registryAuth.username, password: pulumi.secret(args.registryAuth.password.reveal()) }]
             : undefined;
         const common = {
             push: true,

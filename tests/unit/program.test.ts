@@ -227,7 +227,16 @@ describe("promotion under Pulumi mocks", function () {
     it("prod takes the release and digest staging serves live, and declares no build", async () => {
         const run = await runProgram({ stack: "prod", config: stackConfig("prod"), stackOutputs: { [STAGING]: stagingOutputs } });
         assert.deepEqual(names(run, "docker-build:index:Image"), []);
+        assert.deepEqual(names(run, "pulumi:providers:docker-build"), [], "no build provider either");
         assert.deepEqual(names(run, "command:local:Command"), []);
+        const provider = run.named("host-docker");
+        // The credentials list holds a secret, so the whole provider setting arrives as a secret.
+        const registryAuth = provider.inputs.registryAuth as { value: unknown };
+        assert.ok(isWrappedSecret(registryAuth), "registry credentials are a secret");
+        const value = registryAuth.value;
+        const auth = (typeof value === "string" ? JSON.parse(value) : value) as Array<Record<string, unknown>>;
+        assert.equal(auth[0].address, "registry.example.com", "pulls from staging's registry with prod's credentials");
+        assert.equal(auth[0].username, "deploy");
         assert.equal(run.named("blue-image").inputs.name, stagingOutputs.blue.image);
         assert.equal(run.outputs.live, "blue");
         assert.deepEqual(run.outputs.blue, { release: "A", image: stagingOutputs.blue.image, source: `${STAGING} (A)` });
