@@ -220,6 +220,33 @@ describe("the program under Pulumi mocks", function () {
     });
 });
 
+describe("DockerHost under Pulumi mocks", function () {
+    this.timeout(30000);
+
+    it("re-runs the daemon.json apply only when what it applies changes", async () => {
+        const triggersOf = async (overrides: RawConfig) => {
+            const run = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), ...overrides }), appRelease: "A" });
+            return run.named("daemon-json").inputs.triggers as string[];
+        };
+        const base = await triggersOf({});
+        assert.deepEqual(await triggersOf({}), base, "same settings, same triggers: nothing runs");
+        assert.notDeepEqual(await triggersOf({ buildkitKeepStorage: { value: "20GB", secret: false } }), base);
+        assert.notDeepEqual(await triggersOf({ daemonExtra: { value: '{"registry-mirrors":["https://mirror.example"]}', secret: false } }), base);
+        assert.deepEqual(await triggersOf({ edgePort: { value: "9090", secret: false } }), base, "an unrelated setting does not re-apply daemon.json");
+    });
+
+    it("a local host runs its scripts without sudo and without ssh; a remote host through ssh with its key as a secret", async () => {
+        const dev = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
+        assert.deepEqual(names(dev, "command:remote:Command"), []);
+        assert.doesNotMatch(String(dev.named("edge-config").inputs.create), /sudo/);
+        const staging = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
+        const edgeConfig = staging.named("edge-config");
+        assert.match(String(edgeConfig.inputs.create), /^sudo -n env EDGE_CONTAINER='medusa-staging-edge' EDGE_DIR='\/var\/lib\/medusa-deploy\/staging\/edge'/);
+        assert.ok(isWrappedSecret(edgeConfig.inputs.connection), "the ssh connection (with the private key) is a secret");
+        assert.deepEqual(names(dev, "command:local:Command").includes("daemon-json"), false, "dev leaves the local daemon.json alone");
+    });
+});
+
 describe("promotion under Pulumi mocks", function () {
     this.timeout(30000);
     const stagingOutputs = { live: "blue", blue: { release: "A", image: `registry.example.com/shop/medusa:A@${digest("a")}` }, green: { release: "B", image: `registry.example.com/shop/medusa:B@${digest("b")}` } };
