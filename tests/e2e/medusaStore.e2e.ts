@@ -1,0 +1,308 @@
+// The embedded default for real: the example Medusa v2 store in examples/medusa-store, built into an
+// image with docker/medusa.Dockerfile on the shared build dockerd, migrated and started against a
+// real PostgreSQL 15 and Redis on loopback. Not in the default spec (it builds ~1,100 packages):
+//   npx mocha --timeout 1800000 tests/e2e/medusaStore.e2e.ts
+import { strict as assert } from "node:assert";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import type { PrivateDockerd } from "../support/privateDockerd";
+import { sleep } from "../support/privateDockerd";
+import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild } from "../support/buildDockerd";
+import { ensureLocalNodeImage, LOCAL_NODE_IMAGE } from "../support/localNodeImage";
+import { requireCommands, requireReal, isRoot } from "../support/realComponent";
+
+const repo = path.resolve(__dirname, "../..");
+const store = path.join(repo, "examples/medusa-store");
+const work = path.join(repo, ".test-work/medusa-store-e2e");
+const pgBin = "/usr/lib/postgresql/15/bin";
+const baseImage = "medusa-deploy/base:e2e-local";
+const image = "medusa-deploy/example-store:e2e";
+const release = `e2e-${process.pid}-${Date.now()}`;
+const serverName = `medusa-store-e2e-server-${process.pid}`;
+const workerName = `medusa-store-e2e-worker-${process.pid}`;
+
+/** Seconds with one decimal, for the timings this test prints. */
+const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+/** Whether a listener can be bound on `port` at `host` right now. */
+function canListen(port: number, host: string): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.once("error", () => resolve(false));
+        server.listen(port, host, () => server.close(() => resolve(true)));
+    });
+}
+
+/**
+ * A port nobody listens on, on IPv4 and IPv6. Random in 20000-29999, below Linux's ephemeral range
+ * (32768-60999) that `listen(0)` and outgoing connections of other tests draw from, so a port chosen
+ * here is unlikely to be taken between this check and the container's listen.
+ */
+async function freePort(): Promise<number> {
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+        const port = 20000 + Math.floor(Math.random() * 10000);
+        if ((await canListen(port, "0.0.0.0")) && (await canListen(port, "::"))) return port;
+    }
+    throw new Error("no free port found in 20000-29999");
+}
+
+/** A PostgreSQL 15 cluster of this test's own (initdb into `root`), listening on 127.0.0.1 only. */
+class LoopbackPostgres {
+    private readonly data: string;
+    constructor(private readonly root: string, readonly port: number) {
+        this.data = path.join(root, "data");
+    }
+
+    start(): void {
+        fs.mkdirSync(this.root, { recursive: true });
+        execFileSync("chown", ["postgres:postgres", this.root]);
+        this.asPostgres([path.join(pgBin, "initdb"), "-D", this.data, "-A", "trust", "-U", "postgres"]);
+        this.asPostgres([
+            path.join(pgBin, "pg_ctl"), "-D", this.data, "-l", path.join(this.root, "postgres.log"), "-w", "-t", "60",
+            "-o", `-p ${this.port} -k ${this.root} -c listen_addresses=127.0.0.1`, "start",
+        ]);
+    }
+
+    createDatabase(name: string): string {
+        execFileSync("psql", ["-h", "127.0.0.1", "-p", String(this.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", `CREATE DATABASE "${name}"`], { stdio: "pipe" });
+        return `postgres://postgres@127.0.0.1:${this.port}/${name}`;
+    }
+
+    stop(): void {
+        if (!fs.existsSync(path.join(this.data, "postmaster.pid"))) return;
+        this.asPostgres([path.join(pgBin, "pg_ctl"), "-D", this.data, "-m", "fast", "-w", "stop"]);
+    }
+
+    private asPostgres(command: string[]): void {
+        // cwd /tmp: postgres cannot read the caller's working directory under /root.
+        execFileSync("runuser", ["-u", "postgres", "--", ...command], { cwd: "/tmp", stdio: "pipe" });
+    }
+}
+
+/** A Redis of this test's own on 127.0.0.1, no persistence. */
+class LoopbackRedis {
+    private readonly pidFile: string;
+    constructor(private readonly root: string, readonly port: number) {
+        this.pidFile = path.join(root, "redis.pid");
+    }
+
+    start(): void {
+        fs.mkdirSync(this.root, { recursive: true });
+        execFileSync("redis-server", [
+            "--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "yes", "--pidfile", this.pidFile, "--logfile", path.join(this.root, "redis.log"), "--dir", this.root,
+        ]);
+        for (let i = 0; i < 50; i += 1) {
+            if (spawnSync("redis-cli", ["-p", String(this.port), "ping"], { encoding: "utf8" }).stdout.trim() === "PONG") return;
+            execFileSync("sleep", ["0.1"]);
+        }
+        throw new Error(`redis-server on port ${this.port} did not answer PING`);
+    }
+
+    get url(): string {
+        return `redis://127.0.0.1:${this.port}`;
+    }
+
+    stop(): void {
+        try {
+            process.kill(Number(fs.readFileSync(this.pidFile, "utf8").trim()), "SIGTERM");
+        } catch {
+            // not running
+        }
+    }
+}
+
+async function httpGet(url: string): Promise<{ status: number; body: string }> {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return { status: response.status, body: await response.text() };
+}
+
+/**
+ * Polls until the container has logged that it listens on `port` and `/health` there answers 200
+ * (the log line makes sure the answer is this container's, as every test here shares the host
+ * network); fails when the container stops. Returns milliseconds from `since`.
+ */
+async function waitForHealth(dockerd: PrivateDockerd, container: string, port: number, since: number, timeoutMs: number): Promise<number> {
+    const deadline = since + timeoutMs;
+    while (Date.now() < deadline) {
+        try {
+            const ready = logs(dockerd, container, 400).includes(`Server is ready on port: ${port}`);
+            if (ready && (await httpGet(`http://127.0.0.1:${port}/health`)).status === 200) return Date.now() - since;
+        } catch {
+            // not listening yet
+        }
+        if (inspect(dockerd, container, "{{.State.Running}}") !== "true") {
+            throw new Error(`${container} stopped before its /health answered:\n${logs(dockerd, container)}`);
+        }
+        await sleep(250);
+    }
+    throw new Error(`${container} did not answer /health with 200 within ${timeoutMs} ms:\n${logs(dockerd, container)}`);
+}
+
+function inspect(dockerd: PrivateDockerd, container: string, format: string): string {
+    return dockerd.docker(["inspect", "--format", format, container]).trim();
+}
+
+function logs(dockerd: PrivateDockerd, container: string, lines = 40): string {
+    const result = spawnSync("docker", ["logs", "--tail", String(lines), container], { env: dockerd.env(), encoding: "utf8" });
+    return `${result.stdout}${result.stderr}`;
+}
+
+describe("example Medusa store: image, migration and server against real Postgres and Redis", function () {
+    this.timeout(30 * 60 * 1000);
+    let dockerd: PrivateDockerd | undefined;
+    let postgres: LoopbackPostgres | undefined;
+    let redis: LoopbackRedis | undefined;
+    let databaseUrl = "";
+    let serverPort = 0;
+    let workerPort = 0;
+    const timings: Record<string, string> = {};
+
+    /** The environment a server, worker or migration container of the store reads. */
+    const storeEnv = (extra: Record<string, string>): string[] =>
+        Object.entries({
+            DATABASE_URL: databaseUrl,
+            REDIS_URL: redis?.url ?? "",
+            JWT_SECRET: "e2e-jwt-secret",
+            COOKIE_SECRET: "e2e-cookie-secret",
+            MEDUSA_RELEASE: release,
+            MEDUSA_DISABLE_TELEMETRY: "true",
+            ...extra,
+        }).flatMap(([name, value]) => ["-e", `${name}=${value}`]);
+
+    before(async function () {
+        requireReal(this, "root (dockerd and postgres need it)", isRoot(), "run the e2e tests as root");
+        requireCommands(this, ["dockerd", "busybox", "tar", "redis-server", "redis-cli", "psql", "runuser"],
+            "apt-get install -y docker.io busybox-static tar redis-server postgresql-client util-linux");
+        requireReal(this, "PostgreSQL 15 server binaries", fs.existsSync(path.join(pgBin, "initdb")), "apt-get install -y postgresql-15");
+        requireReal(this, "examples/medusa-store/package-lock.json", fs.existsSync(path.join(store, "package-lock.json")),
+            "run npm install in examples/medusa-store");
+
+        fs.rmSync(work, { recursive: true, force: true });
+        fs.mkdirSync(work, { recursive: true });
+        postgres = new LoopbackPostgres(path.join(work, "pg"), await freePort());
+        postgres.start();
+        databaseUrl = postgres.createDatabase("medusa");
+        redis = new LoopbackRedis(path.join(work, "redis"), await freePort());
+        redis.start();
+
+        dockerd = await acquireBuildDockerd();
+        ensureLocalNodeImage(dockerd);
+        await dockerBuild(dockerd, {
+            context: path.join(repo, "docker"),
+            dockerfile: path.join(repo, "docker/base.Dockerfile"),
+            tag: baseImage,
+            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, SYSTEM_PACKAGES: "" },
+        });
+    });
+
+    after(async function () {
+        if (dockerd) {
+            for (const name of [serverName, workerName]) spawnSync("docker", ["rm", "-f", name], { env: dockerd.env(), stdio: "ignore" });
+            await releaseBuildDockerd();
+        }
+        redis?.stop();
+        postgres?.stop();
+        if (Object.keys(timings).length > 0) {
+            console.log("      timings (s):", JSON.stringify(timings));
+        }
+    });
+
+    it("builds the store with docker/medusa.Dockerfile, and rebuilds it from cache when nothing changed", async function () {
+        assert.ok(dockerd);
+        const options = {
+            context: store,
+            dockerfile: path.join(repo, "docker/medusa.Dockerfile"),
+            tag: image,
+            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, BASE_IMAGE: baseImage },
+            timeoutMs: 25 * 60 * 1000,
+        };
+        const first = await dockerBuild(dockerd, options);
+        timings.build = seconds(first.durationMs);
+        const again = await dockerBuild(dockerd, options);
+        timings.rebuildNoChange = seconds(again.durationMs);
+        const ran = again.steps.filter((s) => / RUN /.test(s.name) && !s.cached);
+        assert.deepEqual(ran.map((s) => s.name), [], "a rebuild without changes runs no RUN step");
+        const size = Number(dockerd.docker(["image", "inspect", "--format", "{{.Size}}", image]).trim());
+        timings.imageMB = (size / 1e6).toFixed(0);
+        assert.ok(size > 0);
+    });
+
+    it("migrates an empty database with the built image (medusa db:migrate --execute-safe-links)", function () {
+        assert.ok(dockerd);
+        const migrate = (): number => {
+            const started = Date.now();
+            const result = spawnSync("docker", [
+                "run", "--rm", "--network", "host", ...storeEnv({ MEDUSA_WORKER_MODE: "server" }),
+                image, "medusa", "db:migrate", "--execute-safe-links",
+            ], { env: dockerd?.env(), encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: 10 * 60 * 1000 });
+            assert.equal(result.status, 0, `migration failed:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
+            return Date.now() - started;
+        };
+        timings.migrateEmpty = seconds(migrate());
+        const tables = execFileSync("psql", [databaseUrl, "-tAc", "select count(*) from information_schema.tables where table_schema = 'public'"], { encoding: "utf8" });
+        assert.ok(Number(tables.trim()) > 50, `expected Medusa's tables, found ${tables.trim()}`);
+        timings.migrateNothingToDo = seconds(migrate());
+    });
+
+    it("starts the server: /health answers 200, Docker reports it healthy, /deploy-info names the release", async function () {
+        assert.ok(dockerd);
+        serverPort = await freePort();
+        const started = Date.now();
+        dockerd.docker(["run", "-d", "--name", serverName, "--network", "host",
+            ...storeEnv({ MEDUSA_WORKER_MODE: "server", PORT: String(serverPort) }), image]);
+        timings.startToHealth = seconds(await waitForHealth(dockerd, serverName, serverPort, started, 180000));
+
+        const info = await httpGet(`http://127.0.0.1:${serverPort}/deploy-info`);
+        assert.equal(info.status, 200);
+        assert.deepEqual(JSON.parse(info.body), { release, colour: null, workerMode: "server" });
+        // The admin was built into the image and is served by the server.
+        assert.equal((await httpGet(`http://127.0.0.1:${serverPort}/app/`)).status, 200);
+
+        const deadline = Date.now() + 120000;
+        let health = "";
+        while (Date.now() < deadline) {
+            health = inspect(dockerd, serverName, "{{.State.Health.Status}}");
+            if (health === "healthy") break;
+            assert.notEqual(health, "unhealthy", logs(dockerd, serverName));
+            await sleep(500);
+        }
+        assert.equal(health, "healthy");
+        timings.startToHealthy = seconds(Date.now() - started);
+
+        const log = logs(dockerd, serverName);
+        for (const module of ["event-bus-redis", "cache-redis", "locking-redis", "workflow-engine-redis"]) {
+            assert.match(log, new RegExp(`Connection to Redis.*${module}`), `the server should use ${module}`);
+        }
+    });
+
+    it("starts a worker from the same image: healthy, but it serves no routes and no admin", async function () {
+        assert.ok(dockerd);
+        workerPort = await freePort();
+        const started = Date.now();
+        dockerd.docker(["run", "-d", "--name", workerName, "--network", "host",
+            ...storeEnv({ MEDUSA_WORKER_MODE: "worker", PORT: String(workerPort) }), image]);
+        timings.workerStartToHealth = seconds(await waitForHealth(dockerd, workerName, workerPort, started, 180000));
+        assert.equal((await httpGet(`http://127.0.0.1:${workerPort}/deploy-info`)).status, 404);
+        assert.equal((await httpGet(`http://127.0.0.1:${workerPort}/app/`)).status, 404);
+    });
+
+    it("stops gracefully on docker stop: Medusa, as PID 1, handles SIGTERM and exits 0", function () {
+        assert.ok(dockerd);
+        for (const name of [serverName, workerName]) {
+            // Both logged "Server is ready" in the tests above, so Medusa's SIGTERM handler is installed.
+            const processes = dockerd.docker(["top", name]);
+            const started = Date.now();
+            dockerd.docker(["stop", "--time", "30", name]);
+            const stopMs = Date.now() - started;
+            timings[`${name.includes("worker") ? "worker" : "server"}Stop`] = seconds(stopMs);
+            fs.writeFileSync(path.join(work, `${name}.log`), logs(dockerd, name, 100000));
+            assert.equal(inspect(dockerd, name, "{{.State.ExitCode}}"), "0",
+                `${name} did not exit 0 on docker stop; processes before the stop:\n${processes}\nlast log lines:\n${logs(dockerd, name, 10)}`);
+            assert.ok(stopMs < 25000, `docker stop took ${stopMs} ms: SIGTERM was not handled, Docker had to SIGKILL`);
+            assert.match(logs(dockerd, name), /Gracefully shutting down server/);
+        }
+    });
+});
