@@ -86,6 +86,9 @@ export class ColourSet extends pulumi.ComponentResource {
                 image: this.image.imageId,
                 envs,
                 restart: "unless-stopped",
+                // An init as PID 1 forwards SIGTERM even before Medusa installs its handler (it does
+                // so only once the server is ready) and reaps Chromium helpers, whatever the base.
+                init: true,
                 networksAdvanced: [{ name: this.args.network.name, aliases: role === "server" ? [`${colour}-server`] : [] }],
                 labels: [
                     { label: "medusa-deploy.colour", value: colour },
