@@ -9,14 +9,14 @@ import { DockerHost } from "./components/dockerHost";
 import { LocalRegistry } from "./components/localRegistry";
 import { MedusaImage } from "./components/medusaImage";
 import { ownStackName, readStackOutputs } from "./components/stackOutputs";
-import { parseDeployConfig } from "./lib/deployConfig";
+import { DeployConfig, parseDeployConfig } from "./lib/deployConfig";
 import { gitRelease } from "./lib/gitRelease";
 import { hostNames } from "./lib/hostNames";
 import { registryHostOf } from "./lib/imageRef";
 import { parsePreviousState } from "./lib/previousState";
-import { resolvePromotion } from "./lib/promotion";
+import { PromotedImage, resolvePromotion } from "./lib/promotion";
 import { readRawConfig } from "./lib/pulumiConfigSource";
-import { describePlan, planRelease } from "./lib/releasePlan";
+import { describePlan, planRelease, ReleasePlan } from "./lib/releasePlan";
 
 interface ProgramEnvironment {
     homeDir: string;
@@ -30,56 +30,15 @@ const realEnvironment: ProgramEnvironment = { homeDir: os.homedir(), projectDir:
 async function main(env: ProgramEnvironment = realEnvironment) {
     const config = parseDeployConfig(readRawConfig(), { stack: pulumi.getStack(), homeDir: env.homeDir });
     const previous = parsePreviousState(config.stack, await readStackOutputs("previous-deploy", ownStackName()));
+    const wanted = await wantedRelease(config, env);
 
-    // Which release is wanted, and where its image comes from.
-    let release: string;
-    let promoted: ReturnType<typeof resolvePromotion> | undefined;
-    let appPath = "";
-    if (config.image.kind === "promote") {
-        const source = parsePreviousState(config.image.fromStack, await readStackOutputs("promotion-source", config.image.fromStack));
-        promoted = resolvePromotion(config.image.fromStack, source, config.release);
-        release = promoted.release;
-    } else {
-        appPath = path.resolve(env.projectDir, config.image.appPath);
-        release = config.release === "auto" ? env.appRelease(appPath) : config.release;
-    }
-
-    const plan = planRelease(previous, release);
+    const plan = planRelease(previous, wanted.release);
     pulumi.log.info(`release plan: ${describePlan(plan)}`);
-    const deploysNewImage = Object.values(plan.colours).some((c) => c?.image.kind === "new");
 
     const names = hostNames(config.stack, config.hostStateDir);
-    const registryAddress = registryHostOf(promoted ? promoted.image : config.image.kind === "build" ? config.image.registry : "");
-    const host = new DockerHost("host", { config, registryAddress });
+    const host = new DockerHost("host", { config, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
     const registry = config.localRegistry ? new LocalRegistry("local-registry", { names, port: config.localRegistry.port, provider: host.provider }) : undefined;
-
-    let newImage: pulumi.Input<string> | undefined = deploysNewImage ? promoted?.image : undefined;
-    if (config.image.kind === "build") {
-        // Only the release the app folder holds can be built: building another release's tag from
-        // this tree would push different code under that release's name. When the folder holds the
-        // live release (an unchanged deploy), the build is declared with its previous inputs, so
-        // preview shows no change.
-        const treeRelease = config.release === "auto" ? release : appFolderRelease(env, appPath, release);
-        if (deploysNewImage && treeRelease !== release) {
-            throw new Error(
-                `release "${release}" is on neither colour, so it must be built, but ${config.image.appPath} holds release "${treeRelease}". ` +
-                    `Check out ${release} there, or set release to auto.`,
-            );
-        }
-        if (treeRelease === release) {
-            const builder = host.ensureBuilder();
-            const image = new MedusaImage("image", {
-                source: config.image,
-                release,
-                builderName: builder.name,
-                registryAuth: config.registryAuth,
-                projectDir: env.projectDir,
-                provider: host.buildProvider(),
-                dependsOn: [builder.resource, ...(registry ? [registry.container] : [])],
-            });
-            if (deploysNewImage) newImage = image.ref;
-        }
-    }
+    const newImage = declareImage(config, wanted, plan, host, registry, env);
 
     const deployment = new BlueGreen("shop", {
         config,
@@ -87,7 +46,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         names,
         host,
         newImage,
-        newImageSource: promoted ? `${promoted.fromStack} (${promoted.release})` : "built",
+        newImageSource: wanted.promoted ? `${wanted.promoted.fromStack} (${wanted.promoted.release})` : "built",
     });
 
     return {
@@ -97,6 +56,65 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         rollbackRelease: deployment.live.apply(() => plan.rollbackRelease),
         url: config.edge.publicUrl,
     };
+}
+
+interface WantedRelease {
+    release: string;
+    /** Set in a promoting stack: the image the source stack verified. */
+    promoted?: PromotedImage;
+    /** Set in a building stack: the app folder. */
+    appPath?: string;
+}
+
+/** The release this deploy wants: the promotion source's, the app folder's, or the pinned one. */
+async function wantedRelease(config: DeployConfig, env: ProgramEnvironment): Promise<WantedRelease> {
+    if (config.image.kind === "promote") {
+        const source = parsePreviousState(config.image.fromStack, await readStackOutputs("promotion-source", config.image.fromStack));
+        const promoted = resolvePromotion(config.image.fromStack, source, config.release);
+        return { release: promoted.release, promoted };
+    }
+    const appPath = path.resolve(env.projectDir, config.image.appPath);
+    return { release: config.release === "auto" ? env.appRelease(appPath) : config.release, appPath };
+}
+
+/**
+ * The image of the release the plan deploys, if it deploys one: the promoted digest, or a build.
+ * Only the release the app folder holds can be built: building another release's tag from this
+ * tree would push different code under that release's name. When the folder holds the live release
+ * (an unchanged deploy) the build is still declared, with its previous inputs, so preview shows no
+ * change; for a rollback to an older release nothing is built.
+ */
+function declareImage(
+    config: DeployConfig,
+    wanted: WantedRelease,
+    plan: ReleasePlan,
+    host: DockerHost,
+    registry: LocalRegistry | undefined,
+    env: ProgramEnvironment,
+): pulumi.Input<string> | undefined {
+    const deploysNewImage = Object.values(plan.colours).some((c) => c?.image.kind === "new");
+    if (config.image.kind === "promote") return deploysNewImage ? wanted.promoted?.image : undefined;
+
+    const release = wanted.release;
+    const treeRelease = config.release === "auto" ? release : appFolderRelease(env, wanted.appPath ?? "", release);
+    if (deploysNewImage && treeRelease !== release) {
+        throw new Error(
+            `release "${release}" is on neither colour, so it must be built, but ${config.image.appPath} holds release "${treeRelease}". ` +
+                `Check out ${release} there, or set release to auto.`,
+        );
+    }
+    if (treeRelease !== release) return undefined;
+    const builder = host.ensureBuilder();
+    const image = new MedusaImage("image", {
+        source: config.image,
+        release,
+        builderName: builder.name,
+        registryAuth: config.registryAuth,
+        projectDir: env.projectDir,
+        provider: host.buildProvider(),
+        dependsOn: [builder.resource, ...(registry ? [registry.container] : [])],
+    });
+    return deploysNewImage ? image.ref : undefined;
 }
 
 /** The release the app folder holds; an app outside git is taken to hold the release it is told. */
