@@ -15,8 +15,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { PrivateDockerd } from "../tests/support/privateDockerd";
-import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild, buildClient, BuildStep } from "../tests/support/buildDockerd";
-import { ensureLocalNodeImage, LOCAL_NODE_IMAGE } from "../tests/support/localNodeImage";
+import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild, buildClient, BuildStep, buildLocalBaseImage } from "../tests/support/buildDockerd";
+import { LOCAL_NODE_IMAGE } from "../tests/support/localNodeImage";
 
 const repo = path.resolve(__dirname, "..");
 const work = path.join(repo, ".test-work/bench-build");
@@ -219,13 +219,7 @@ async function main(): Promise<void> {
 
     const dockerd = await acquireBuildDockerd();
     try {
-        ensureLocalNodeImage(dockerd);
-        await dockerBuild(dockerd, {
-            context: path.join(repo, "docker"),
-            dockerfile: path.join(repo, "docker/base.Dockerfile"),
-            tag: baseImage,
-            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, SYSTEM_PACKAGES: "" },
-        });
+        await buildLocalBaseImage(dockerd, baseImage);
 
         const results = {} as Record<Recipe, Record<Scenario, Measurement>>;
         for (const recipe of recipes) {

@@ -9,8 +9,8 @@ import * as net from "node:net";
 import * as path from "node:path";
 import type { PrivateDockerd } from "../support/privateDockerd";
 import { sleep } from "../support/privateDockerd";
-import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild } from "../support/buildDockerd";
-import { ensureLocalNodeImage, LOCAL_NODE_IMAGE } from "../support/localNodeImage";
+import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild, buildLocalBaseImage } from "../support/buildDockerd";
+import { LOCAL_NODE_IMAGE } from "../support/localNodeImage";
 import { requireCommands, requireReal, isRoot } from "../support/realComponent";
 
 const repo = path.resolve(__dirname, "../..");
@@ -189,13 +189,7 @@ describe("example Medusa store: image, migration and server against real Postgre
         redis.start();
 
         dockerd = await acquireBuildDockerd();
-        ensureLocalNodeImage(dockerd);
-        await dockerBuild(dockerd, {
-            context: path.join(repo, "docker"),
-            dockerfile: path.join(repo, "docker/base.Dockerfile"),
-            tag: baseImage,
-            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, SYSTEM_PACKAGES: "" },
-        });
+        await buildLocalBaseImage(dockerd, baseImage);
     });
 
     after(async function () {

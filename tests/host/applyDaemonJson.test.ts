@@ -6,7 +6,7 @@ import { strict as assert } from "node:assert";
 import { spawn, spawnSync, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PrivateDockerd, sleep } from "../support/privateDockerd";
+import { PrivateDockerd, sleep, unmountUnder } from "../support/privateDockerd";
 import { commandExists, isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { applyDaemonJsonEnv, desiredDaemonSettings } from "../../lib/daemonJson";
 import { renderBuildkitdToml } from "../../lib/buildkitdToml";
@@ -64,14 +64,6 @@ function killLeftoversUnder(root: string): void {
     }
 }
 
-// dockerd leaves its data-root bind-mounted when live-restore is on or it was killed; such a mount
-// would make ROOT impossible to remove.
-function unmountUnder(root: string): void {
-    const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "");
-    for (const mountPoint of mounts.filter((m) => m.startsWith(root + "/")).reverse()) {
-        execFileSync("umount", [mountPoint]);
-    }
-}
 
 const lastLine = (text: string): string => text.trim().split("\n").slice(-1)[0];
 const shellQuote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;

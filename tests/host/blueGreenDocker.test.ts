@@ -19,9 +19,9 @@ import { renderEdgeConfig } from "../../components/edge";
 import { Colour } from "../../lib/colour";
 import { COLOUR_HEADER, EDGE_BACKEND_NAME, EDGE_SELF_HEALTH_PATH } from "../../lib/haproxyConfig";
 import { EDGE_CONTAINER_PORT, hostNames, MEDUSA_PORT } from "../../lib/hostNames";
-import { acquireBuildDockerd, dockerBuild, releaseBuildDockerd } from "../support/buildDockerd";
+import { acquireBuildDockerd, dockerBuild, releaseBuildDockerd, buildLocalBaseImage } from "../support/buildDockerd";
 import { EDGE_STOP_SIGNAL, ensureLocalHaproxyImage } from "../support/localHaproxyImage";
-import { ensureLocalNodeImage, LOCAL_NODE_IMAGE } from "../support/localNodeImage";
+import { LOCAL_NODE_IMAGE } from "../support/localNodeImage";
 import { CommandResult, NetnsDockerd } from "../support/netnsDockerd";
 import { PrivateDockerd, sleep } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
@@ -258,13 +258,7 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         // host network), then copied into the namespaced daemon, which has no way out.
         const build = await acquireBuildDockerd();
         buildDockerdHeld = true;
-        ensureLocalNodeImage(build);
-        await dockerBuild(build, {
-            context: path.join(repo, "docker"),
-            dockerfile: path.join(repo, "docker/base.Dockerfile"),
-            tag: BASE_IMAGE,
-            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, SYSTEM_PACKAGES: "" },
-        });
+        await buildLocalBaseImage(build, BASE_IMAGE);
         await dockerBuild(build, {
             context: path.join(repo, "tests/fixtures/medusa-like-app"),
             dockerfile: path.join(repo, "docker/medusa.Dockerfile"),

@@ -371,15 +371,7 @@ describe("host/install-edge-config.sh with its docker defaults against a real do
 
     after(async function () {
         if (!dockerd) return;
-        try {
-            const all = docker(["ps", "-a", "-q"]);
-            if (all) docker(["rm", "-f", ...all.split("\n")]);
-        } catch {
-            // the daemon may already be gone; stopping it below still runs
-        }
-        await dockerd.stop();
-        const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "");
-        for (const mountPoint of mounts.filter((m) => m.startsWith(dockerd.root + "/")).reverse()) execFileSync("umount", [mountPoint]);
+        await dockerd.shutdown();
     });
 
     it("installs without reload while the edge container does not exist, validated by the image", async function () {

@@ -7,8 +7,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { PrivateDockerd } from "../support/privateDockerd";
-import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild, stepsNamed, DockerBuildResult } from "../support/buildDockerd";
-import { ensureLocalNodeImage } from "../support/localNodeImage";
+import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild, stepsNamed, DockerBuildResult, buildLocalBaseImage } from "../support/buildDockerd";
 import { requireCommands, requireReal, isRoot } from "../support/realComponent";
 
 const repo = path.resolve(__dirname, "../..");
@@ -41,13 +40,7 @@ describe("docker/medusa.Dockerfile (real dockerd BuildKit)", function () {
         requireReal(this, "root (dockerd needs it)", isRoot(), "run the host tests as root");
         requireCommands(this, ["dockerd", "busybox", "tar"], "apt-get install -y docker.io busybox-static tar");
         dockerd = await acquireBuildDockerd();
-        ensureLocalNodeImage(dockerd);
-        await dockerBuild(dockerd, {
-            context: path.join(repo, "docker"),
-            dockerfile: path.join(repo, "docker/base.Dockerfile"),
-            tag: baseImage,
-            buildArgs: { NODE_IMAGE: "medusa-deploy/node:20-local", SYSTEM_PACKAGES: "" },
-        });
+        await buildLocalBaseImage(dockerd, baseImage);
 
         fs.rmSync(work, { recursive: true, force: true });
         fs.mkdirSync(work, { recursive: true });

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LocalRegistry } from "../support/localRegistry";
-import { PrivateDockerd } from "../support/privateDockerd";
+import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
 
 const SUITE_ROOT = path.resolve(__dirname, "../../.test-work/registry-digest");
@@ -42,18 +42,6 @@ function releaseIn(dockerd: PrivateDockerd, image: string): string {
     return dockerd.docker(["run", "--rm", "--network", "none", image, "/bin/cat", "/release"]).trim();
 }
 
-// dockerd can leave overlay mounts under its data-root when it was killed; they would make the
-// folder impossible to remove.
-function unmountUnder(root: string): void {
-    const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "");
-    for (const mountPoint of mounts.filter((m) => m.startsWith(root + "/")).reverse()) {
-        try {
-            execFileSync("umount", [mountPoint]);
-        } catch {
-            /* left for the next run */
-        }
-    }
-}
 
 /** Folders of earlier runs whose test process is gone (an interrupted run skips its after hook). */
 function removeStaleRuns(): void {

@@ -122,13 +122,6 @@ function filesContaining(dir: string, needle: string, depth = 6): string[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// dockerd keeps mounts under its data-root if it was killed; they would make ROOT impossible to remove.
-function unmountUnder(root: string): void {
-    const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "");
-    for (const mountPoint of mounts.filter((m) => m.startsWith(root + "/")).reverse()) {
-        execFileSync("umount", [mountPoint]);
-    }
-}
 
 describe("host/run-migration.sh against a real dockerd", function () {
     this.timeout(120000);
@@ -187,14 +180,7 @@ describe("host/run-migration.sh against a real dockerd", function () {
 
     after(async function () {
         if (!dockerd) return;
-        try {
-            const all = docker(["ps", "-a", "-q"]);
-            if (all) docker(["rm", "-f", ...all.split("\n")]);
-        } catch {
-            // the daemon may already be gone; stopping it below still runs
-        }
-        await dockerd.stop();
-        unmountUnder(dockerd.root);
+        await dockerd.shutdown();
     });
 
     it("runs the migration with the environment from stdin, intact, and says how long it took", async function () {

@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { ensureLocalNodeImage } from "./localNodeImage";
 import { PrivateDockerd } from "./privateDockerd";
 
 export const BUILD_DOCKERD_ROOT = path.resolve(__dirname, "../../.test-work/build-dockerd");
@@ -187,4 +188,18 @@ export function stepsNamed(result: DockerBuildResult, fragment: string): BuildSt
         throw new Error(`no build step contains "${fragment}"; steps were:\n${result.steps.map((s) => s.name).join("\n")}`);
     }
     return found;
+}
+
+/**
+ * The local Node image and, from it, docker/base.Dockerfile without system packages (apt cannot
+ * reach Debian's mirrors from a build here): the runtime base every local build uses.
+ */
+export async function buildLocalBaseImage(dockerd: PrivateDockerd, tag: string): Promise<void> {
+    const nodeImage = ensureLocalNodeImage(dockerd);
+    await dockerBuild(dockerd, {
+        context: path.resolve(__dirname, "../../docker"),
+        dockerfile: path.resolve(__dirname, "../../docker/base.Dockerfile"),
+        tag,
+        buildArgs: { NODE_IMAGE: nodeImage, SYSTEM_PACKAGES: "" },
+    });
 }

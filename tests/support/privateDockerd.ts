@@ -137,6 +137,33 @@ export class PrivateDockerd {
         }
         process.kill(pid, "SIGKILL");
     }
+
+    /** Removes every container, stops the daemon and unmounts what it left under its root. */
+    async shutdown(): Promise<void> {
+        try {
+            const all = this.docker(["ps", "-a", "-q"]).trim();
+            if (all) this.docker(["rm", "-f", ...all.split("\n")]);
+        } catch {
+            // the daemon may already be gone; stopping it below still runs
+        }
+        await this.stop();
+        unmountUnder(this.root);
+    }
+}
+
+/**
+ * dockerd leaves mounts under its data-root when it was killed or live-restore kept containers;
+ * they would make the folder impossible to remove. Failures are left for the next run.
+ */
+export function unmountUnder(root: string): void {
+    const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((line) => line.split(" ")[1] ?? "");
+    for (const mountPoint of mounts.filter((m) => m.startsWith(root + "/")).reverse()) {
+        try {
+            execFileSync("umount", [mountPoint]);
+        } catch {
+            /* still busy: the next run's cleanup tries again */
+        }
+    }
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
