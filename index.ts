@@ -20,12 +20,19 @@ import { describePlan, planRelease, ReleasePlan } from "./lib/releasePlan";
 
 interface ProgramEnvironment {
     homeDir: string;
+    /** The user running pulumi: host scripts on a local host without sudo run as this user. */
+    user: { uid: number; gid: number };
     projectDir: string;
     /** The release the app folder holds (`release: auto`); throws when it cannot tell. */
     appRelease(appPath: string): string;
 }
 
-const realEnvironment: ProgramEnvironment = { homeDir: os.homedir(), projectDir: __dirname, appRelease: gitRelease };
+const realEnvironment: ProgramEnvironment = {
+    homeDir: os.homedir(),
+    user: { uid: os.userInfo().uid, gid: os.userInfo().gid },
+    projectDir: __dirname,
+    appRelease: gitRelease,
+};
 
 async function main(env: ProgramEnvironment = realEnvironment) {
     const config = parseDeployConfig(readRawConfig(), { stack: pulumi.getStack(), homeDir: env.homeDir });
@@ -47,6 +54,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         host,
         newImage,
         newImageSource: wanted.promoted ? `${wanted.promoted.fromStack} (${wanted.promoted.release})` : "built",
+        scriptUser: config.host.kind === "local" && !config.sudo && env.user.uid !== 0 ? env.user : undefined,
     });
 
     return {
@@ -80,9 +88,9 @@ async function wantedRelease(config: DeployConfig, env: ProgramEnvironment): Pro
 /**
  * The image of the release the plan deploys, if it deploys one: the promoted digest, or a build.
  * Only the release the app folder holds can be built: building another release's tag from this
- * tree would push different code under that release's name. When the folder holds the live release
- * (an unchanged deploy) the build is still declared, with its previous inputs, so preview shows no
- * change; for a rollback to an older release nothing is built.
+ * tree would push different code under that release's name. A deploy that deploys no new image
+ * (unchanged, switch back) declares no build at all, so it never rebuilds or re-tags a release a
+ * colour already runs; the previous build's resources leave the state and stay in the registry.
  */
 function declareImage(
     config: DeployConfig,
@@ -103,7 +111,7 @@ function declareImage(
                 `Check out ${release} there, or set release to auto.`,
         );
     }
-    if (treeRelease !== release) return undefined;
+    if (!deploysNewImage) return undefined;
     const builder = host.ensureBuilder();
     const image = new MedusaImage("image", {
         source: config.image,
@@ -114,7 +122,7 @@ function declareImage(
         provider: host.buildProvider(),
         dependsOn: [builder.resource, ...(registry ? [registry.container] : [])],
     });
-    return deploysNewImage ? image.ref : undefined;
+    return image.ref;
 }
 
 /** The release the app folder holds; an app outside git is taken to hold the release it is told. */

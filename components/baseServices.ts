@@ -49,7 +49,9 @@ export class BaseServices extends pulumi.ComponentResource {
                     wait: true,
                     waitTimeout: 120,
                 },
-                childOpts,
+                // POSTGRES_PASSWORD only seeds an empty data directory: a changed password must not
+                // replace (stop) the database; rotate it with ALTER USER (README runbook).
+                { ...childOpts, ignoreChanges: ["envs"] },
             );
             this.ready.push(container);
             this.databaseUrl = pulumi.secret(pulumi.interpolate`postgres://medusa:${password.apply(encodeURIComponent)}@${names.postgres}:5432/medusa`);

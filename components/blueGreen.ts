@@ -21,6 +21,8 @@ export interface BlueGreenArgs {
     newImage?: pulumi.Input<string>;
     /** Where the new image came from, recorded in the outputs (e.g. "built" or the source stack). */
     newImageSource: string;
+    /** The user host scripts run as, when not root (local host without sudo). */
+    scriptUser?: { uid: number; gid: number };
 }
 
 export interface DeployedColourOutput {
@@ -85,7 +87,7 @@ export class BlueGreen extends pulumi.ComponentResource {
             );
         }
 
-        const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, dependsOn: host.ready }, parent);
+        const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, adminSocketOwner: args.scriptUser, dependsOn: host.ready }, parent);
         const target = this.colours[plan.live];
         if (!target) throw new Error(`internal: plan makes ${plan.live} live but declares no release for it`);
 

@@ -24,8 +24,12 @@ export interface ColourSetArgs {
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
-/** Inputs that come from the stack's settings rather than from the release. */
-const SETTINGS_INPUTS = ["envs", "healthcheck", "restart", "waitTimeout", "labels"];
+/**
+ * Inputs of a kept colour's containers that come from the stack's settings or from this program
+ * rather than from the release: a change to any of them would replace (delete, then create) the
+ * colour that serves traffic, so they are ignored until the colour is deployed again.
+ */
+export const SETTINGS_INPUTS = ["envs", "healthcheck", "restart", "wait", "waitTimeout", "labels", "init", "networksAdvanced", "destroyGraceSeconds", "user", "command", "entrypoints"];
 
 export class ColourSet extends pulumi.ComponentResource {
     readonly server: docker.Container;
@@ -63,7 +67,7 @@ export class ColourSet extends pulumi.ComponentResource {
                 triggers: [this.imageRef],
                 secretOutput: true,
             },
-            { parent: this, dependsOn: [this.image, args.network, ...asResources(args.dependsOn)], ignoreChanges: args.deploying ? [] : ["create", "stdin", "triggers"] },
+            { parent: this, dependsOn: [this.image, args.network, ...asResources(args.dependsOn)], ignoreChanges: args.deploying ? [] : ["create", "stdin", "triggers", "connection"] },
         );
 
         this.server = this.container("server", { MEDUSA_WORKER_MODE: "server" }, [this.migration]);
@@ -108,7 +112,14 @@ export class ColourSet extends pulumi.ComponentResource {
                 waitTimeout: this.args.healthTimeoutSeconds,
                 destroyGraceSeconds: 30,
             },
-            { parent: this, provider: host.provider, dependsOn, ignoreChanges: this.args.deploying ? [] : SETTINGS_INPUTS },
+            {
+                parent: this,
+                provider: host.provider,
+                dependsOn,
+                ignoreChanges: this.args.deploying ? [] : SETTINGS_INPUTS,
+                // Creation waits for health; Pulumi's own 20-minute default must not cut it short.
+                customTimeouts: { create: `${Math.ceil(this.args.healthTimeoutSeconds / 60) + 5}m` },
+            },
         );
     }
 }

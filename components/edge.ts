@@ -16,10 +16,12 @@ export interface EdgeArgs {
     names: HostNames;
     host: DockerHost;
     network: docker.Network;
+    /** Owner of the admin socket when host scripts do not run as root. */
+    adminSocketOwner?: { uid: number; gid: number };
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
-export function renderEdgeConfig(names: HostNames): string {
+export function renderEdgeConfig(names: HostNames, adminSocketOwner?: { uid: number; gid: number }): string {
     return renderHaproxyConfig({
         bindAddress: "0.0.0.0",
         bindPort: EDGE_CONTAINER_PORT,
@@ -31,6 +33,7 @@ export function renderEdgeConfig(names: HostNames): string {
         stateFilePath: path.posix.join(names.edgeMountPoint, "server-state"),
         // Docker's embedded DNS: a replaced colour container comes back with a new address.
         resolver: { nameserver: "127.0.0.11:53" },
+        adminSocketOwner,
     });
 }
 
@@ -46,7 +49,7 @@ export class Edge extends pulumi.ComponentResource {
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("medusa-deploy:index:Edge", name, {}, opts);
         const { names, host, edge } = args;
-        const config = renderEdgeConfig(names);
+        const config = renderEdgeConfig(names, args.adminSocketOwner);
         this.adminSocket = path.posix.join(names.edgeDir, "admin.sock");
         this.stateFile = path.posix.join(names.edgeDir, "server-state");
         this.lockFile = path.posix.join(names.edgeDir, "haproxy.cfg.lock");

@@ -15,6 +15,8 @@
 #   EDGE_BACKEND        HAProxy backend holding one server per colour. Default: medusa.
 #   EDGE_COLOUR_HEADER  Response header the edge sets to the serving server. Default: X-Medusa-Colour.
 #   VERIFY_TIMEOUT      Seconds allowed for verification. Default: 30.
+#   HEALTH_WAIT_TIMEOUT Seconds to wait for HAProxy's own checks to call the target UP before
+#                       refusing. Default: 30.
 #   VERIFY_REQUESTS     Consecutive verified responses required. Default: 5.
 #   EDGE_LOCK_FILE      Lock serialising switches. Default: "$EDGE_STATE_FILE.lock".
 #   EDGE_LOCK_TIMEOUT   Seconds to wait for another switch to finish. Default: 120.
@@ -64,6 +66,7 @@ VERIFY_URL=${VERIFY_URL:-}
 EDGE_BACKEND=${EDGE_BACKEND:-medusa}
 EDGE_COLOUR_HEADER=${EDGE_COLOUR_HEADER:-X-Medusa-Colour}
 VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-30}
+HEALTH_WAIT_TIMEOUT=${HEALTH_WAIT_TIMEOUT:-30}
 VERIFY_REQUESTS=${VERIFY_REQUESTS:-5}
 EDGE_LOCK_FILE=${EDGE_LOCK_FILE:-${EDGE_STATE_FILE}.lock}
 EDGE_LOCK_TIMEOUT=${EDGE_LOCK_TIMEOUT:-120}
@@ -77,7 +80,7 @@ esac
 [ -n "$EDGE_ADMIN_SOCKET" ] || die 2 "EDGE_ADMIN_SOCKET is not set; nothing changed"
 [ -n "$EDGE_STATE_FILE" ] || die 2 "EDGE_STATE_FILE is not set; nothing changed"
 [ -n "$VERIFY_URL" ] || die 2 "VERIFY_URL is not set (a URL through the edge); nothing changed"
-for number in VERIFY_TIMEOUT VERIFY_REQUESTS EDGE_LOCK_TIMEOUT; do
+for number in VERIFY_TIMEOUT VERIFY_REQUESTS EDGE_LOCK_TIMEOUT HEALTH_WAIT_TIMEOUT; do
     eval "value=\$$number"
     case "$value" in
         ''|*[!0-9]*) die 2 "$number must be a whole number of seconds/requests, got '$value'; nothing changed" ;;
@@ -164,11 +167,20 @@ if [ "$TARGET_COLOUR" = blue ]; then OLD_LIVE=$(live_description "$T_ADMIN" "$O_
 else OLD_LIVE=$(live_description "$O_ADMIN" "$T_ADMIN"); fi
 
 # ---- 2. health gate ----------------------------------------------------------------------------
-if [ "$T_OP" -ne "$OP_RUNNING" ] || [ $((T_ADMIN & MAINT_BITS)) -ne 0 ]; then
+# Docker may call the target healthy a moment before HAProxy's own checks (rise 2, 1 s apart, after
+# re-resolving a new container's name) do: wait for HAProxy, up to HEALTH_WAIT_TIMEOUT.
+target_up() { [ "$T_OP" -eq "$OP_RUNNING" ] && [ $((T_ADMIN & MAINT_BITS)) -eq 0 ]; }
+health_waited=0
+while ! target_up && [ "$health_waited" -lt "$HEALTH_WAIT_TIMEOUT" ]; do
+    sleep 1
+    health_waited=$((health_waited + 1))
+    read_runtime
+done
+if ! target_up; then
     why="HAProxy's health checks report it down"
     [ $((T_ADMIN & 32)) -ne 0 ] && why="its address does not resolve (container absent?)"
     [ $((T_ADMIN & 7)) -ne 0 ] && why="it is in maintenance"
-    die 3 "refusing to switch to $TARGET_COLOUR: $why (op_state $T_OP, admin_state $T_ADMIN); nothing changed, traffic stays on $OLD_LIVE"
+    die 3 "refusing to switch to $TARGET_COLOUR: $why after waiting ${HEALTH_WAIT_TIMEOUT}s (op_state $T_OP, admin_state $T_ADMIN); nothing changed, traffic stays on $OLD_LIVE"
 fi
 
 # ---- 3. already live? --------------------------------------------------------------------------

@@ -293,6 +293,7 @@ function parseAppEnv(r: Reader): Record<string, string> {
         if (!ENV_NAME.test(name)) r.problem("appEnv", `has an invalid variable name "${name}" (letters, digits, _; not starting with a digit)`);
         else if (RESERVED_ENV.includes(name)) r.problem("appEnv", `must not set ${name}: the deployment sets it (use the matching setting instead)`);
         else if (typeof value === "object" && value !== null) r.problem("appEnv", `value of ${name} must be a string, number or boolean`);
+        else if (/[\r\n]/.test(String(value))) r.problem("appEnv", `value of ${name} must be one line (env files cannot carry line breaks)`);
         else result[name] = String(value);
     }
     return result;
@@ -385,6 +386,7 @@ function secretEnvSetting(r: Reader): SecretValue | undefined {
     for (const name of Object.keys(env)) {
         if (!ENV_NAME.test(name)) r.problem("appSecretEnv", `has an invalid variable name "${name}"`);
         else if (RESERVED_ENV.includes(name)) r.problem("appSecretEnv", `must not set ${name}: the deployment sets it`);
+        else if (/[\r\n]/.test(String(env[name]))) r.problem("appSecretEnv", `value of ${name} must be one line (value not shown: it is a secret)`);
     }
     return new SecretValue(JSON.stringify(env));
 }

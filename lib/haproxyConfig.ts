@@ -82,6 +82,12 @@ export interface EdgeConfigInput {
     trustedProxies?: string[];
     /** Log to stdout (the container log) with one line per request. @default false */
     logToStdout?: boolean;
+    /**
+     * Owner of the admin socket, when the switch runs as a non-root user (a local dev host without
+     * sudo): HAProxy runs as root in its container, and the socket is mode 600. @default root
+     * @example { uid: 1000, gid: 1000 }
+     */
+    adminSocketOwner?: { uid: number; gid: number };
 }
 
 const DURATION = /^[0-9]+(us|ms|s|m|h|d)?$/;
@@ -116,6 +122,14 @@ function checkPath(field: string, value: string): void {
 
 function isIpAddress(address: string): boolean {
     return IPV4.test(address.slice(0, address.lastIndexOf(":")));
+}
+
+function socketOwner(owner: EdgeConfigInput["adminSocketOwner"]): string {
+    if (owner === undefined) return "";
+    for (const [field, id] of Object.entries(owner)) {
+        if (!Number.isInteger(id) || id < 0) fail(`adminSocketOwner.${field}`, id, "a non-negative whole number");
+    }
+    return ` uid ${owner.uid} gid ${owner.gid}`;
 }
 
 /** Throws a message naming the field for every input HAProxy would reject or misread. */
@@ -183,7 +197,7 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
         "global",
         `    maxconn ${maxconn}`,
         // expose-fd listeners lets a future seamless reload take the listening sockets over.
-        `    stats socket ${input.adminSocketPath} mode 600 level admin expose-fd listeners`,
+        `    stats socket ${input.adminSocketPath} mode 600${socketOwner(input.adminSocketOwner)} level admin expose-fd listeners`,
         "    stats timeout 30s",
         `    server-state-file ${input.stateFilePath}`,
     );

@@ -150,6 +150,7 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
             TARGET_COLOUR: colour,
             VERIFY_URL: `${EDGE_URL}/health`,
             VERIFY_TIMEOUT: "20",
+            HEALTH_WAIT_TIMEOUT: "5",
         });
     }
 

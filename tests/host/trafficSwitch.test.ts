@@ -66,12 +66,14 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
                 resolver: { nameserver: "127.0.0.11:53" },
                 trustedProxies: ["172.16.0.0/12"],
                 logToStdout: true,
+                adminSocketOwner: { uid: 1000, gid: 1000 },
             }),
         );
         // The names do not resolve here, like a colour not deployed yet: the edge must still start.
         const check = spawnSync("haproxy", ["-c", "-f", dockerConfig], { encoding: "utf8" });
         assert.equal(check.status, 0, check.stderr);
         assert.match(check.stderr, /could not resolve address 'medusa-prod-green-server'/);
+        assert.match(fs.readFileSync(dockerConfig, "utf8"), /stats socket \/var\/run\/edge\/admin\.sock mode 600 uid 1000 gid 1000 level admin/);
     });
 
     it("first switch (no state file yet): blue becomes the only routed colour and is persisted", async () => {
@@ -159,6 +161,21 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
             green.mode = "healthy";
         }
         await edge.waitForHealth("green", true);
+    });
+
+    it("waits for HAProxy's checks when the target turns healthy during the switch, then switches", async () => {
+        const green = backends!.green;
+        green.mode = "failing-health";
+        await edge.waitForHealth("green", false);
+        const switching = edge.runSwitch("green", { HEALTH_WAIT_TIMEOUT: "15" });
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        green.mode = "healthy";
+        const result = await switching;
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+        assert.match(result.stdout, /live: green\s*$/);
+        await allServedBy("green");
+        const back = await edge.runSwitch("blue");
+        assert.equal(back.code, 0, back.stdout + back.stderr);
     });
 
     it("refuses when the target is down (its server is gone): nothing changes", async () => {

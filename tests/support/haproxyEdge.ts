@@ -166,6 +166,7 @@ export class HaproxyEdge {
                     TARGET_COLOUR: target,
                     VERIFY_URL: `${this.baseUrl}/health`,
                     VERIFY_TIMEOUT: "10",
+                    HEALTH_WAIT_TIMEOUT: "3",
                     ...env,
                 },
                 stdio: ["ignore", "pipe", "pipe"],

@@ -31,6 +31,8 @@ export interface ProgramOptions {
     /** What `release: auto` resolves to. */
     appRelease?: string;
     homeDir?: string;
+    /** The user running pulumi. @default { uid: 1000, gid: 1000 } */
+    user?: { uid: number; gid: number };
 }
 
 const fakeDigest = (seed: string) => `sha256:${Buffer.from(seed).toString("hex").padEnd(64, "0").slice(0, 64)}`;
@@ -82,7 +84,12 @@ export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const main = require("../../index") as (env: unknown) => Promise<Record<string, unknown>>;
-    const env = { homeDir: options.homeDir ?? "/home/shop", projectDir: process.cwd(), appRelease: () => options.appRelease ?? "release-1" };
+    const env = {
+        homeDir: options.homeDir ?? "/home/shop",
+        user: options.user ?? { uid: 1000, gid: 1000 },
+        projectDir: process.cwd(),
+        appRelease: () => options.appRelease ?? "release-1",
+    };
     // Run as the language host does: inside a root stack resource, so a stack transformation sees
     // every resource's options as the SDK resolved them (protect, dependsOn, ignoreChanges…).
     const outputs: Record<string, unknown> = {};

@@ -110,6 +110,7 @@ describe("stack configuration", () => {
         { name: "hostStateDir relative", change: (r) => (r.hostStateDir = plain("state/dir")), message: /medusa-deploy:hostStateDir must be an absolute path/ },
         { name: "daemonExtra not an object", change: (r) => (r.daemonExtra = plain("[1,2]")), message: /medusa-deploy:daemonExtra must be an object/ },
         { name: "appEnv overriding a managed variable", change: (r) => (r.appEnv = plain('{"DATABASE_URL":"x"}')), message: /medusa-deploy:appEnv must not set DATABASE_URL: the deployment sets it/ },
+        { name: "a secret env value with a line break", change: (r) => (r.appSecretEnv = secret('{"STRIPE_KEY":"a\\nb"}')), message: /medusa-deploy:appSecretEnv value of STRIPE_KEY must be one line \(value not shown: it is a secret\)/ },
         { name: "devDefaults on a remote host", change: (r) => (r.devDefaults = plain("true")), message: /medusa-deploy:devDefaults is only allowed with host `local`/ },
         { name: "registry user without password", change: (r) => (r.registryUsername = plain("ci")), message: /medusa-deploy:registryPassword is required when registryUsername is set/ },
         { name: "unknown setting, with a suggestion", change: (r) => (r.edgeport = plain("80")), message: /medusa-deploy:edgeport is not a setting of this project \(did you mean edgePort\?\)/ },

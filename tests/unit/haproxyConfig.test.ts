@@ -34,6 +34,12 @@ function section(config: string, header: string): string[] {
 }
 
 describe("renderHaproxyConfig", () => {
+    it("gives the admin socket to a non-root owner when asked, and refuses an invalid id", () => {
+        assert.match(renderHaproxyConfig({ ...dockerInput, adminSocketOwner: { uid: 1000, gid: 100 } }), /^ {4}stats socket \/var\/run\/edge\/admin\.sock mode 600 uid 1000 gid 100 level admin/m);
+        assert.match(renderHaproxyConfig(dockerInput), /^ {4}stats socket \/var\/run\/edge\/admin\.sock mode 600 level admin/m);
+        assert.throws(() => renderHaproxyConfig({ ...dockerInput, adminSocketOwner: { uid: -1, gid: 0 } }), /adminSocketOwner\.uid -1 is invalid/);
+    });
+
     it("exposes the admin socket and loads the persisted server state at start", () => {
         const config = renderHaproxyConfig(dockerInput);
         const global = section(config, "global");

@@ -2,6 +2,7 @@
 // kept untouched, what is secret, and what the stack outputs say.
 import { strict as assert } from "node:assert";
 import * as pulumi from "@pulumi/pulumi";
+import { SETTINGS_INPUTS } from "../../components/colourSet";
 import { RawConfig } from "../../lib/deployConfig";
 import { DeclaredResource, isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
 import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
@@ -73,6 +74,7 @@ describe("the program under Pulumi mocks", function () {
         const server = run.named("blue-server");
         assert.equal(server.inputs.wait, true);
         assert.equal(server.inputs.waitTimeout, 300);
+        assert.deepEqual(server.opts.customTimeouts, { create: "10m" }, "Pulumi waits at least as long as the health gate");
         assert.deepEqual(await dependsOnNames(server), ["blue-migration"]);
         const switchCommand = run.named("traffic-switch");
         const deps = await dependsOnNames(switchCommand);
@@ -80,13 +82,12 @@ describe("the program under Pulumi mocks", function () {
         assert.deepEqual(await dependsOnNames(run.named("blue-worker")), ["switch"]);
     });
 
-    it("unchanged: the live release again builds nothing new and keeps every colour as it runs", async () => {
+    it("unchanged: the live release again builds nothing and keeps every colour as it runs", async () => {
         const previous = { live: "blue", blue: { release: "A", image: imageA } };
         const run = await runProgram({ stack: "dev", config: stackConfig("dev", release("A")), appRelease: "A", stackOutputs: { [DEV]: previous } });
-        // The tree is at A, so the (unchanged) build is declared with the same inputs: no diff.
-        assert.deepEqual(run.named("app").inputs.tags, ["localhost:5000/medusa-store:A"]);
+        assert.deepEqual(names(run, "docker-build:index:Image"), [], "nothing is rebuilt or re-tagged");
         assert.equal(run.named("blue-image").inputs.name, imageA, "blue keeps its digest");
-        assert.deepEqual(run.named("blue-server").opts.ignoreChanges, ["envs", "healthcheck", "restart", "waitTimeout", "labels"]);
+        assert.deepEqual(run.named("blue-server").opts.ignoreChanges, SETTINGS_INPUTS);
         assert.equal(run.outputs.live, "blue");
         assert.deepEqual(run.outputs.blue, { release: "A", image: imageA, source: "previous deploy" });
     });
@@ -96,8 +97,9 @@ describe("the program under Pulumi mocks", function () {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "B", stackOutputs: { [DEV]: previous } });
         assert.deepEqual(names(run, "docker:index/container:Container").filter((n) => /blue|green/.test(n)), ["blue-server", "green-server", "green-worker"]);
         assert.deepEqual(run.named("green-server").opts.ignoreChanges, []);
-        assert.deepEqual(run.named("blue-server").opts.ignoreChanges, ["envs", "healthcheck", "restart", "waitTimeout", "labels"]);
-        assert.deepEqual(run.named("blue-migration").opts.ignoreChanges, ["create", "stdin", "triggers"]);
+        assert.deepEqual(run.named("blue-server").opts.ignoreChanges, SETTINGS_INPUTS);
+        for (const input of ["envs", "networksAdvanced", "init"]) assert.ok(SETTINGS_INPUTS.includes(input), `${input} of the live colour is never changed`);
+        assert.deepEqual(run.named("blue-migration").opts.ignoreChanges, ["create", "stdin", "triggers", "connection"]);
         assert.equal(run.named("blue-image").inputs.name, imageA);
         assert.match(String(run.named("traffic-switch").inputs.create), /TARGET_COLOUR='green'/);
         assert.equal(run.outputs.live, "green");
@@ -239,10 +241,13 @@ describe("DockerHost under Pulumi mocks", function () {
         const dev = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(dev, "command:remote:Command"), []);
         assert.doesNotMatch(String(dev.named("edge-config").inputs.create), /sudo/);
+        // Without sudo the switch runs as the developer: the edge's admin socket must be theirs.
+        assert.match(String(dev.named("edge-config").inputs.stdin), /stats socket \S+ mode 600 uid 1000 gid 1000 level admin/);
         const staging = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         const edgeConfig = staging.named("edge-config");
         assert.match(String(edgeConfig.inputs.create), /^sudo -n env EDGE_CONTAINER='medusa-staging-edge' EDGE_DIR='\/var\/lib\/medusa-deploy\/staging\/edge'/);
         assert.ok(isWrappedSecret(edgeConfig.inputs.connection), "the ssh connection (with the private key) is a secret");
+        assert.match(String(edgeConfig.inputs.stdin), /stats socket \S+ mode 600 level admin/, "with sudo the socket stays root's");
         assert.deepEqual(names(dev, "command:local:Command").includes("daemon-json"), false, "dev leaves the local daemon.json alone");
     });
 });
