@@ -3,42 +3,22 @@
 // the same command line, and reports failure when dockerd exits while starting, as
 // `systemctl restart docker` does.
 import { strict as assert } from "node:assert";
-import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { spawnSync, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PrivateDockerd, sleep, unmountUnder } from "../support/privateDockerd";
 import { commandExists, isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { applyDaemonJsonEnv, desiredDaemonSettings } from "../../lib/daemonJson";
 import { renderBuildkitdToml } from "../../lib/buildkitdToml";
+import { runShellScript, ScriptRun } from "../support/runShellScript";
 
 const SCRIPT = path.resolve(__dirname, "../../host/apply-daemon-json.sh");
 const ROOT = path.resolve(__dirname, "../../.test-work/apply-daemon-json");
 const MIRROR = "https://mirror.medusa-test.invalid";
 
-interface RunResult {
-    status: number | null;
-    stdout: string;
-    stderr: string;
-    ms: number;
-}
 
-// Asynchronous on purpose: a synchronous spawn would stop Node from reaping the dockerd it started,
-// and the restart command waits for that dockerd to be gone.
-function runScript(env: NodeJS.ProcessEnv, timeoutMs = 120000): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-        const started = Date.now();
-        const child = spawn("/bin/sh", [SCRIPT], { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-        child.on("error", reject);
-        child.on("close", (status) => {
-            clearTimeout(timer);
-            resolve({ status, stdout, stderr, ms: Date.now() - started });
-        });
-    });
+function runScript(env: NodeJS.ProcessEnv, timeoutMs = 120000): Promise<ScriptRun> {
+    return runShellScript(SCRIPT, { env, timeoutMs });
 }
 
 // Processes an interrupted run left behind (container shims refer to the exec-root under ROOT), and
@@ -344,10 +324,7 @@ describe("host/ensure-buildkit-builder.sh (without buildx)", function () {
 
     it("names what to install when docker buildx is missing, and changes nothing", function () {
         const buildxWorks = spawnSync("docker", ["buildx", "version"], { stdio: "ignore" }).status === 0;
-        if (buildxWorks) {
-            console.warn("      skipped: docker buildx is installed here, so its absence cannot be shown for real");
-            this.skip();
-        }
+        requireReal(this, "a docker CLI without buildx", !buildxWorks, "docker buildx is installed here, so its absence cannot be shown for real");
         const stateDir = path.join(ROOT, "builder-state");
         const run = runBuilderScript({
             PATH: process.env.PATH ?? "",

@@ -13,6 +13,7 @@ import { EdgeTimeouts, EDGE_FRONTEND_NAME, EDGE_SELF_HEALTH_PATH, renderHaproxyC
 import { freePort } from "../support/haproxyEdge";
 import { PrivateDockerd } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
+import { runShellScript, ScriptRun } from "../support/runShellScript";
 
 const SCRIPT = path.resolve(__dirname, "../../host/install-edge-config.sh");
 const ROOT = path.resolve(__dirname, "../../.test-work/install-edge-config");
@@ -26,36 +27,18 @@ const VERSION_HEADER = "x-edge-config-version";
 
 const shellQuote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
 
-interface RunResult {
-    status: number | null;
-    stdout: string;
-    stderr: string;
-}
 
-function runScript(config: string, extraEnv: Record<string, string> = {}): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-        const env: NodeJS.ProcessEnv = {
-            PATH: process.env.PATH,
-            EDGE_DIR,
-            EDGE_CHECK_COMMAND: "haproxy -c -f",
-            EDGE_RUNNING_COMMAND: `test -s ${shellQuote(PID_FILE)} && kill -0 "$(cat ${shellQuote(PID_FILE)})" && echo true`,
-            EDGE_RELOAD_COMMAND: `kill -USR2 "$(cat ${shellQuote(PID_FILE)})"`,
-            EDGE_LOCK_TIMEOUT: "10",
-            ...extraEnv,
-        };
-        const child = spawn("/bin/sh", [SCRIPT], { env, stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-        const timer = setTimeout(() => child.kill("SIGKILL"), 30000);
-        child.on("error", reject);
-        child.on("close", (status) => {
-            clearTimeout(timer);
-            resolve({ status, stdout, stderr });
-        });
-        child.stdin.end(config);
-    });
+function runScript(config: string, extraEnv: Record<string, string> = {}): Promise<ScriptRun> {
+    const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        EDGE_DIR,
+        EDGE_CHECK_COMMAND: "haproxy -c -f",
+        EDGE_RUNNING_COMMAND: `test -s ${shellQuote(PID_FILE)} && kill -0 "$(cat ${shellQuote(PID_FILE)})" && echo true`,
+        EDGE_RELOAD_COMMAND: `kill -USR2 "$(cat ${shellQuote(PID_FILE)})"`,
+        EDGE_LOCK_TIMEOUT: "10",
+        ...extraEnv,
+    };
+    return runShellScript(SCRIPT, { env, input: config, timeoutMs: 30000 });
 }
 
 /** The renderer's config with a header on every response naming `version`. */
@@ -330,18 +313,9 @@ describe("host/install-edge-config.sh with its docker defaults against a real do
         return rendered.replace(frontendLine, `${frontendLine}    http-after-response set-header X-Edge-Config-Version ${version}\n`);
     }
 
-    function run(configText: string): Promise<RunResult> {
-        return new Promise((resolve, reject) => {
-            const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, DOCKER_HOST: dockerd.host, EDGE_DIR: edgeDir, EDGE_IMAGE: image, EDGE_CONTAINER: container };
-            const child = spawn("/bin/sh", [SCRIPT], { env, stdio: ["pipe", "pipe", "pipe"] });
-            let stdout = "";
-            let stderr = "";
-            child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-            child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-            child.on("error", reject);
-            child.on("close", (status) => resolve({ status, stdout, stderr }));
-            child.stdin.end(configText);
-        });
+    function run(configText: string): Promise<ScriptRun> {
+        const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, DOCKER_HOST: dockerd.host, EDGE_DIR: edgeDir, EDGE_IMAGE: image, EDGE_CONTAINER: container };
+        return runShellScript(SCRIPT, { env, input: configText });
     }
 
     before(async function () {

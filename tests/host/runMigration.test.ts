@@ -3,12 +3,13 @@
 // `medusa db:migrate`: it checks the environment arrived (by hash, so the secret is in no argv),
 // fails with a given code, or sleeps.
 import { strict as assert } from "node:assert";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PrivateDockerd } from "../support/privateDockerd";
 import { commandExists, isRoot, requireCommands, requireReal } from "../support/realComponent";
+import { runShellScript, ScriptRun } from "../support/runShellScript";
 
 const SCRIPT = path.resolve(__dirname, "../../host/run-migration.sh");
 const ROOT = path.resolve(__dirname, "../../.test-work/run-migration");
@@ -52,32 +53,9 @@ esac
 echo "migrate: done"
 `;
 
-interface RunResult {
-    status: number | null;
-    stdout: string;
-    stderr: string;
-    ms: number;
-}
 
-function runScript(env: NodeJS.ProcessEnv, input: string, onStart?: (pid: number) => void): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-        const started = Date.now();
-        const child = spawn("/bin/sh", [SCRIPT], { env, stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-        const timer = setTimeout(() => child.kill("SIGKILL"), 120000);
-        child.on("error", reject);
-        child.on("close", (status) => {
-            clearTimeout(timer);
-            resolve({ status, stdout, stderr, ms: Date.now() - started });
-        });
-        // The script may exit before reading stdin (bad input): that is not the test's error.
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(input);
-        if (child.pid !== undefined) onStart?.(child.pid);
-    });
+function runScript(env: NodeJS.ProcessEnv, input: string, onStart?: (pid: number) => void): Promise<ScriptRun> {
+    return runShellScript(SCRIPT, { env, input, onStart });
 }
 
 /** Every process's command line that contains `needle`. */

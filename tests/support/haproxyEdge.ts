@@ -7,6 +7,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { EDGE_BACKEND_NAME, EdgeConfigInput, renderHaproxyConfig } from "../../lib/haproxyConfig";
 import { Colour } from "../../lib/colour";
+import { runShellScript } from "./runShellScript";
 
 export const SWITCH_SCRIPT = path.resolve(__dirname, "../../host/traffic-switch.sh");
 
@@ -155,31 +156,21 @@ export class HaproxyEdge {
     }
 
     /** Runs host/traffic-switch.sh with dash against this edge; `terminateAfterMs` sends it SIGTERM. */
-    runSwitch(target: string, env: Record<string, string> = {}, terminateAfterMs?: number): Promise<SwitchResult> {
+    async runSwitch(target: string, env: Record<string, string> = {}, terminateAfterMs?: number): Promise<SwitchResult> {
         const startedAt = performance.now();
-        return new Promise((resolve) => {
-            const child = spawn("/bin/sh", [SWITCH_SCRIPT], {
-                env: {
-                    PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-                    EDGE_ADMIN_SOCKET: this.adminSocket,
-                    EDGE_STATE_FILE: this.stateFile,
-                    TARGET_COLOUR: target,
-                    VERIFY_URL: `${this.baseUrl}/health`,
-                    VERIFY_TIMEOUT: "10",
-                    HEALTH_WAIT_TIMEOUT: "3",
-                    ...env,
-                },
-                stdio: ["ignore", "pipe", "pipe"],
-            });
-            let stdout = "";
-            let stderr = "";
-            child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-            child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-            const timer = terminateAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGTERM"), terminateAfterMs);
-            child.on("close", (code) => {
-                if (timer) clearTimeout(timer);
-                resolve({ code, stdout, stderr, startedAt, endedAt: performance.now() });
-            });
+        const run = await runShellScript(SWITCH_SCRIPT, {
+            env: {
+                PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+                EDGE_ADMIN_SOCKET: this.adminSocket,
+                EDGE_STATE_FILE: this.stateFile,
+                TARGET_COLOUR: target,
+                VERIFY_URL: `${this.baseUrl}/health`,
+                VERIFY_TIMEOUT: "10",
+                HEALTH_WAIT_TIMEOUT: "3",
+                ...env,
+            },
+            terminateAfterMs,
         });
+        return { code: run.status, stdout: run.stdout, stderr: run.stderr, startedAt, endedAt: performance.now() };
     }
 }

@@ -1,0 +1,48 @@
+// Runs a host script with /bin/sh (dash here) the way the tests need it: asynchronously (a
+// synchronous spawn would stop Node from reaping daemons the test started), with optional stdin,
+// collecting its output, and killed if it hangs.
+import { spawn } from "node:child_process";
+
+export interface ScriptRun {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+    /** Wall time of the run. */
+    ms: number;
+}
+
+export interface ScriptRunOptions {
+    env: NodeJS.ProcessEnv;
+    /** Written to the script's stdin, then closed; without it stdin is /dev/null. */
+    input?: string;
+    /** SIGKILL after this long. @default 120000 */
+    timeoutMs?: number;
+    /** SIGTERM after this long, to test the script's own interruption handling. */
+    terminateAfterMs?: number;
+    onStart?: (pid: number) => void;
+}
+
+export function runShellScript(script: string, options: ScriptRunOptions): Promise<ScriptRun> {
+    return new Promise((resolve, reject) => {
+        const started = Date.now();
+        const child = spawn("/bin/sh", [script], { env: options.env, stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        const kill = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120000);
+        const terminate = options.terminateAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGTERM"), options.terminateAfterMs);
+        child.on("error", reject);
+        child.on("close", (status) => {
+            clearTimeout(kill);
+            if (terminate) clearTimeout(terminate);
+            resolve({ status, stdout, stderr, ms: Date.now() - started });
+        });
+        if (options.input !== undefined) {
+            // The script may exit before reading stdin (bad input): that is not the test's error.
+            child.stdin?.on("error", () => undefined);
+            child.stdin?.end(options.input);
+        }
+        if (child.pid !== undefined) options.onStart?.(child.pid);
+    });
+}
