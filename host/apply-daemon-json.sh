@@ -287,6 +287,19 @@ if [ "$HAD_FILE" = 1 ]; then
         fail "cannot write the backup $BACKUP_PATH. $DAEMON_JSON_PATH was left untouched."
 fi
 
+# roll_back_by_reload <why> <what else the message says before dockerd's state>: puts the previous
+# file back, reloads dockerd with it, reports why and how dockerd is, and exits 1.
+roll_back_by_reload() {
+    restore_original
+    run_reload
+    wait_ready && state=running || state="NOT running"
+    err "error: $1. Reload command output: $(cat "$WORK/reload.out" 2>/dev/null)"
+    err "dockerd log: $(daemon_log)"
+    err "The previous $DAEMON_JSON_PATH was restored byte for byte$2 $state."
+    say "result: rolled back"
+    exit 1
+}
+
 # ---------------------------------------------------------------------------------------------------
 if [ "$PLAN" = reload ]; then
     since=$(date +%s)
@@ -301,14 +314,7 @@ if [ "$PLAN" = reload ]; then
     else
         reason="the reload command failed"
     fi
-    restore_original
-    run_reload
-    wait_ready && state=running || state="NOT running"
-    err "error: $reason. Reload command output: $(cat "$WORK/reload.out" 2>/dev/null)"
-    err "dockerd log: $(daemon_log)"
-    err "The previous $DAEMON_JSON_PATH was restored byte for byte; dockerd is $state."
-    say "result: rolled back"
-    exit 1
+    roll_back_by_reload "$reason" "; dockerd is"
 fi
 
 # PLAN=restart
@@ -322,14 +328,8 @@ if [ "$DAEMON_WAS_UP" = 1 ] && [ "$WANTS_LIVE_RESTORE" = true ] && ! live_restor
     if run_reload && wait_ready && wait_live_restore; then
         say "daemon.json: live-restore turned on with a reload, running containers will survive the restart"
     else
-        restore_original
-        run_reload
-        wait_ready && state=running || state="NOT running"
-        err "error: could not turn live-restore on with a reload (it is refused in swarm mode, for one). Reload output: $(cat "$WORK/reload.out" 2>/dev/null)"
-        err "dockerd log: $(daemon_log)"
-        err "The previous $DAEMON_JSON_PATH was restored byte for byte and dockerd was not restarted (it is $state); running containers were not touched."
-        say "result: rolled back"
-        exit 1
+        roll_back_by_reload "could not turn live-restore on with a reload (it is refused in swarm mode, for one)" \
+            " and dockerd was not restarted, running containers were not touched; dockerd is"
     fi
 elif [ "$WANTS_LIVE_RESTORE" != true ]; then
     say "daemon.json: warning: live-restore is not enabled in the new file; the restart stops running containers"
