@@ -6,6 +6,7 @@ import { SETTINGS_INPUTS } from "../../components/colourSet";
 import { RawConfig } from "../../lib/deployConfig";
 import { DeclaredResource, isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
 import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
+import { strongSecret } from "./fixtureSecrets";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const imageA = `localhost:5000/medusa-store:A@${digest("a")}`;
@@ -16,7 +17,7 @@ const PROD = "organization/medusa-deploy/prod";
 
 function stackConfig(stack: string, overrides: RawConfig = {}): RawConfig {
     const raw = loadStackConfig(stack);
-    for (const key of requiredSecretsOf(stack)) raw[key] = { value: `s3cret-${key}-value`, secret: true };
+    for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
     return { ...raw, ...overrides };
 }
 

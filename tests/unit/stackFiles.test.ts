@@ -6,6 +6,7 @@ import { declaredInPulumiYaml, pulumiYamlConfig, pulumiYamlHeaderComment, readme
 import { SETTINGS } from "../../lib/configSchema";
 import { thrownBy } from "../support/thrown";
 import { loadStackConfig, projectConfigDeclarations, repoRoot, requiredSecretsOf, stackNames } from "../support/stackFiles";
+import { strongSecret } from "./fixtureSecrets";
 
 const ctx = (stack: string) => ({ stack, homeDir: "/home/shop" });
 
@@ -17,8 +18,7 @@ describe("the stack files users copy", () => {
     for (const stack of stackNames()) {
         it(`Pulumi.${stack}.yaml is valid once its listed secrets are set`, () => {
             const raw = loadStackConfig(stack);
-            for (const key of requiredSecretsOf(stack)) raw[key] = { value: `test-value-for-${key}`, secret: true };
-            if (raw.databaseUrl) raw.databaseUrl = { value: "postgres://medusa:x@db:5432/medusa", secret: true };
+            for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
             assert.doesNotThrow(() => parseDeployConfig(raw, ctx(stack)));
         });
 
@@ -39,7 +39,7 @@ describe("the stack files users copy", () => {
     it("staging builds, prod promotes from staging and never builds, dev runs locally", () => {
         const with_ = (stack: string) => {
             const raw = loadStackConfig(stack);
-            for (const key of requiredSecretsOf(stack)) raw[key] = { value: key === "databaseUrl" ? "postgres://x@db/m" : "v", secret: true };
+            for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
             return parseDeployConfig(raw, ctx(stack));
         };
         assert.equal(with_("staging").image.kind, "build");
