@@ -17,6 +17,104 @@ export interface DaemonSettingsInput {
 /** Top-level keys desiredDaemonSettings always sets; `extra` may not override them. */
 export const MANAGED_DAEMON_KEYS: readonly string[] = ["builder", "features", "live-restore", "log-opts"];
 
+/** For each managed key: what to do instead of setting it in daemonExtra (the dedicated setting, if any). */
+export const MANAGED_DAEMON_KEY_ALTERNATIVES: Readonly<Record<string, string>> = {
+    builder: "dockerd's BuildKit garbage collection (builder.gc) is set from medusa-deploy:buildkitKeepStorage, e.g. `pulumi config set medusa-deploy:buildkitKeepStorage 20GB`",
+    features:
+        "features.buildkit is always on; other features are read only when dockerd starts and are not managed here: to set them, set medusa-deploy:manageDaemon to false and edit the host's /etc/docker/daemon.json yourself",
+    "live-restore":
+        "live-restore is always true (containers keep running while dockerd restarts, which the blue/green switch relies on); to leave daemon.json alone, set medusa-deploy:manageDaemon to false",
+    "log-opts":
+        "log rotation is set from medusa-deploy:dockerLogMaxSize (max-size) and medusa-deploy:dockerLogMaxFile (max-file), e.g. `pulumi config set medusa-deploy:dockerLogMaxSize 50m`",
+};
+
+/**
+ * Keys dockerd accepts but that would cut a running shop off from its data or its daemon. Refused in
+ * daemonExtra; an operator who really means it changes them by hand with manageDaemon false.
+ */
+export const UNSAFE_DAEMON_KEYS: Readonly<Record<string, string>> = {
+    hosts: "conflicts with the -H flag of the packaged docker.service (dockerd would refuse to start) and can expose the Docker API; add listeners with a systemd drop-in by hand",
+    "data-root": "moves Docker's data: every image, container and volume, the shop's protected Postgres and Redis volumes included, would vanish from dockerd's view; move it by hand (stop dockerd, copy the folder, then change it)",
+    "storage-driver": "makes every existing image, container and volume invisible to dockerd; change it by hand after migrating the data",
+    "userns-remap": "gives dockerd a separate data folder, so the running containers and the data volumes vanish from its view; enable it by hand on a fresh host",
+};
+
+/** Log drivers that read max-size and max-file, which medusa-deploy always sets in log-opts. */
+const ROTATING_LOG_DRIVERS = ["json-file", "local"];
+
+/**
+ * Top-level daemon.json options of dockerd on Linux (the dockerd reference's full example), used to
+ * recognise a misspelt key. A key not listed and not close to one is passed through: newer dockerd
+ * releases add options, and apply-daemon-json.sh runs `dockerd --validate` before installing.
+ */
+export const KNOWN_DAEMON_KEYS: readonly string[] = [
+    "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "bip", "bip6", "bridge", "builder",
+    "cdi-spec-dirs", "cgroup-parent", "containerd", "containerd-namespace", "containerd-plugins-namespace", "data-root",
+    "debug", "default-address-pools", "default-cgroupns-mode", "default-gateway", "default-gateway-v6",
+    "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size", "default-ulimits", "dns",
+    "dns-opts", "dns-search", "exec-opts", "exec-root", "experimental", "features", "fixed-cidr", "fixed-cidr-v6",
+    "group", "host-gateway-ip", "host-gateway-ips", "hosts", "icc", "init", "init-path", "insecure-registries", "ip",
+    "ip-forward", "ip-masq", "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format",
+    "log-level", "log-opts", "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "mtu",
+    "no-new-privileges", "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs",
+    "registry-mirrors", "runtimes", "seccomp-profile", "selinux-enabled", "shutdown-timeout", "storage-driver",
+    "storage-opts", "swarm-default-advertise-addr", "tls", "tlscacert", "tlscert", "tlskey", "tlsverify",
+    "userland-proxy", "userland-proxy-path", "userns-remap",
+];
+
+/** The JSON type dockerd expects for common keys; a wrong one fails `dockerd --validate` on the host. */
+const DAEMON_KEY_TYPES: Readonly<Record<string, "array" | "boolean" | "number" | "string">> = {
+    "registry-mirrors": "array", "insecure-registries": "array", dns: "array", "dns-search": "array", "dns-opts": "array",
+    labels: "array", "authorization-plugins": "array", "exec-opts": "array", "storage-opts": "array",
+    debug: "boolean", experimental: "boolean", ipv6: "boolean", icc: "boolean", "userland-proxy": "boolean", "no-new-privileges": "boolean",
+    "max-concurrent-downloads": "number", "max-concurrent-uploads": "number", "max-download-attempts": "number", "shutdown-timeout": "number", mtu: "number",
+    "log-level": "string", "default-runtime": "string", "log-driver": "string", bip: "string",
+};
+
+function editDistance(a: string, b: string): number {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+        let previous = row[0];
+        row[0] = i;
+        for (let j = 1; j <= b.length; j++) {
+            const current = row[j];
+            row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+            previous = current;
+        }
+    }
+    return row[b.length];
+}
+
+function typeOf(value: unknown): string {
+    return Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
+}
+
+/**
+ * Everything wrong with the daemonExtra object, each as a phrase starting with the key, naming what
+ * to set instead. Empty when it can be merged.
+ */
+export function daemonExtraProblems(extra: Record<string, unknown>): string[] {
+    const problems: string[] = [];
+    for (const [key, value] of Object.entries(extra)) {
+        if (MANAGED_DAEMON_KEY_ALTERNATIVES[key]) {
+            problems.push(`key "${key}" is managed by medusa-deploy and cannot be overridden: ${MANAGED_DAEMON_KEY_ALTERNATIVES[key]}`);
+        } else if (UNSAFE_DAEMON_KEYS[key]) {
+            problems.push(`key "${key}" is refused: it ${UNSAFE_DAEMON_KEYS[key]}`);
+        } else if (key === "log-driver" && !ROTATING_LOG_DRIVERS.includes(String(value))) {
+            problems.push(
+                `key "log-driver" is ${JSON.stringify(value)}, but medusa-deploy sets log-opts max-size and max-file, which only the ${ROTATING_LOG_DRIVERS.join(" and ")} drivers read (dockerd would refuse to start): use "local" or "json-file", or set medusa-deploy:manageDaemon to false`,
+            );
+        } else if (!KNOWN_DAEMON_KEYS.includes(key)) {
+            const near = KNOWN_DAEMON_KEYS.filter((k) => editDistance(k, key.toLowerCase()) <= 2);
+            if (near.length > 0) problems.push(`key "${key}" is not a daemon.json option (dockerd would refuse the file): did you mean "${near[0]}"?`);
+        } else if (DAEMON_KEY_TYPES[key] && typeOf(value) !== DAEMON_KEY_TYPES[key]) {
+            const wanted = { array: `a list, e.g. {"${key}": ["…"]}`, boolean: "true or false", number: "a number", string: "a string" }[DAEMON_KEY_TYPES[key]];
+            problems.push(`key "${key}" must be ${wanted}, got ${typeOf(value)} (dockerd would refuse the file)`);
+        }
+    }
+    return problems;
+}
+
 /**
  * Top-level daemon.json keys dockerd applies on SIGHUP (`systemctl reload docker`), from the
  * "Configuration reload behavior" list in the dockerd reference and moby's daemon/reload.go.
@@ -56,9 +154,10 @@ export function desiredDaemonSettings(input: DaemonSettingsInput): Record<string
     if (!isPlainObject(input.extra)) throw new Error("extra daemon.json settings must be an object");
     for (const key of Object.keys(input.extra)) {
         if (MANAGED_DAEMON_KEYS.includes(key)) {
+            // lib/deployConfig.ts reports this with the other settings first; this guards other callers.
             throw new Error(
                 `extra daemon.json setting "${key}" would override a key medusa-deploy manages ` +
-                `(${MANAGED_DAEMON_KEYS.join(", ")}); set it through the dedicated option instead`,
+                `(${MANAGED_DAEMON_KEYS.join(", ")}); remove it from medusa-deploy:daemonExtra: ${MANAGED_DAEMON_KEY_ALTERNATIVES[key]}`,
             );
         }
     }
