@@ -1,16 +1,13 @@
 // Wrapper module for pulumi-resource-docker-build v0.0.22. The provider's own go.mod asks for
-// pulumi-java v1.29.0 and pulumi-language-dotnet v3.107.0 (SDK generators linked into the
-// provider), which the Go module proxy here does not serve; the nearest served releases above them
-// are required instead (v1.32.0, v3.110.0). Minimal version selection then lifts pulumi pkg/sdk from
-// v3.245.0 to v3.255.0. The provider's own code is v0.0.22's, unchanged.
+// pulumi-java v1.29.0 and pulumi-language-dotnet v3.107.0 (SDK generators linked into the provider
+// for its schema/SDK generation), which the Go module proxy here does not serve. The nearest served
+// releases above them are required instead: pulumi-language-dotnet v3.110.0, which lifts pulumi
+// pkg/sdk from v3.245.0 to v3.255.0, and then the pulumi-java (v1.33.0) and pulumi-go-provider
+// (v1.4.1, from v1.3.2) releases that compile against pkg v3.255. buildx (v0.35.0) and BuildKit
+// (v0.31.0) stay at the provider's versions. The provider's own code is v0.0.22's, unchanged.
 module medusa-deploy.local/toolchain/docker-build
 
 go 1.26.0
-
-require (
-	github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 v3.110.0
-	github.com/pulumi/pulumi-java v1.32.0
-)
 
 require (
 	github.com/Azure/go-ansiterm v0.0.0-20250102033503-faa5f7b0171c // indirect
@@ -211,7 +208,9 @@ require (
 	github.com/pulumi/appdash v0.0.0-20231130102222-75f619a67231 // indirect
 	github.com/pulumi/inflector v0.2.1 // indirect
 	github.com/pulumi/pulumi-docker-build v0.0.22 // indirect
-	github.com/pulumi/pulumi-go-provider v1.3.2 // indirect
+	github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 v3.110.0 // indirect
+	github.com/pulumi/pulumi-go-provider v1.4.1 // indirect
+	github.com/pulumi/pulumi-java v1.33.0 // indirect
 	github.com/pulumi/pulumi/pkg/v3 v3.255.0 // indirect
 	github.com/pulumi/pulumi/sdk/v3 v3.255.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
