@@ -1,9 +1,18 @@
-// Reads every stack setting once, applies defaults and validates it. All problems are collected into
-// one ConfigError, so a user fixes their stack file in one go, and nothing is declared (let alone
-// changed on a host) until the whole configuration is valid.
+// Reads every stack setting once, applies defaults and validates it. Every check runs, whatever an
+// earlier one found, and all problems are collected into one ConfigError, so a user fixes their stack
+// file in one go, and nothing is declared (let alone changed on a host) until the whole configuration
+// is valid. Checks that need something besides the settings (the app folder, a local state folder)
+// look at this machine only; nothing here connects anywhere.
 import * as path from "node:path";
+import { appFolderProblems } from "./appFolder";
 import { PROJECT_NAME, SETTINGS, SettingSpec, findSetting } from "./configSchema";
+import { parseByteSize } from "./buildkitdToml";
+import { daemonExtraProblems } from "./daemonJson";
+import { hostStateDirPathProblems, localHostStateDirProblems } from "./hostStateDir";
+import { portProblems, PortUse } from "./portRules";
+import { JWT_LIKE, lineProblem, PASSWORD_LIKE, placeholderWeakness, sshPrivateKeyProblem, StrengthRule, weakness } from "./secretRules";
 import { SecretValue } from "./secretValue";
+import { corsProblems, hostOf, isLoopbackHost, originProblem } from "./urlRules";
 
 /** A config value as Pulumi hands it over: text (objects as JSON) and whether it is a secret. */
 export interface RawSetting {
@@ -17,6 +26,15 @@ export interface ConfigContext {
     stack: string;
     /** Home directory of the user running pulumi (for the local host's state dir). */
     homeDir: string;
+    /** Folder of this project, which a relative appPath starts from. @default the folder above lib/ */
+    projectDir?: string;
+    /**
+     * Organization of this stack, when known. promoteFrom naming this project and stack in another
+     * organization is then allowed; unknown, any organization counts as this one.
+     */
+    organization?: string;
+    /** The user running pulumi, for the ownership of a local hostStateDir. @default process.getuid() */
+    uid?: number;
 }
 
 export type HostTarget =
@@ -44,7 +62,13 @@ export interface DeployConfig {
     host: HostTarget;
     sudo: boolean;
     hostStateDir: string;
-    daemon: { manage: boolean; buildkitKeepStorage: string; logMaxSize: string; logMaxFile: number; extra: Record<string, unknown> };
+    daemon: {
+        manage: boolean;
+        buildkitKeepStorage: string;
+        logMaxSize: string;
+        logMaxFile: number;
+        extra: Record<string, unknown>;
+    };
     /** `auto` or an explicit release name. */
     release: string;
     image: ImageSource;
@@ -86,6 +110,12 @@ export const DEV_ONLY_SECRETS: Record<string, string> = {
     postgresPassword: "dev-only-postgres-password",
 };
 
+/** Where published dev secrets and weak secrets are acceptable: nothing but this machine reaches it. */
+export const DEV_SANDBOX_RULE =
+    "a local dev sandbox: a stack named dev, dev-<name> or local, with host `local`, edgeAddress on loopback (127.x.x.x) and publicUrl, if set, on localhost";
+/** The same, short, for messages about a single weak value. */
+const DEV_SANDBOX_SHORT = "a local dev sandbox (a dev stack on host `local` with the edge on loopback)";
+
 const RELEASE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const SSH_HOST = /^ssh:\/\/([a-z_][a-z0-9_.-]*)@([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d+))?$/;
 // registry host[:port] then at least one lowercase path component; no tag, no digest.
@@ -97,9 +127,17 @@ const SIZE = /^\d+(\.\d+)?(B|KB|MB|GB|TB)$/;
 const LOG_SIZE = /^\d+[kmg]$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Plain env names that look like they carry a secret. */
+const SECRET_LOOKING_ENV = /(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY|SECRET_KEY|CREDENTIALS)$/i;
 export const PLATFORMS = ["linux/amd64", "linux/arm64"] as const;
+const PLATFORM_ALIASES: Record<string, string> = {
+    amd64: "linux/amd64", x86_64: "linux/amd64", "x86-64": "linux/amd64", "linux/x86_64": "linux/amd64", "linux/x86-64": "linux/amd64",
+    arm64: "linux/arm64", aarch64: "linux/arm64", "linux/aarch64": "linux/arm64", "linux/arm64/v8": "linux/arm64",
+};
 /** Env names the deployment sets itself; appEnv must not override them. */
 const RESERVED_ENV = ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "COOKIE_SECRET", "STORE_CORS", "ADMIN_CORS", "AUTH_CORS", "MEDUSA_WORKER_MODE", "DISABLE_MEDUSA_ADMIN", "PORT", "NODE_ENV", "MEDUSA_RELEASE", "MEDUSA_COLOUR"];
+/** Tag of the system-packages base image in the registry (components/medusaImage.ts). */
+const BASE_IMAGE_TAG = "base";
 
 /** Non-production stacks may leave `host` unset (it then means the local Docker). */
 export function isDevStack(stack: string): boolean {
@@ -114,8 +152,19 @@ class Reader {
         return this.raw[key] !== undefined && this.raw[key].value !== "";
     }
 
+    /** Unset, or set to its fixed default (project defaults arrive like set values). */
+    isDefault(key: string): boolean {
+        const d = this.spec(key).default;
+        return !this.has(key) || (d !== undefined && this.raw[key].value === String(d));
+    }
+
     problem(key: string, message: string): void {
         this.problems.push(`${PROJECT_NAME}:${key} ${message}`);
+    }
+
+    /** Whether a problem was already reported for the setting (so a value that is not one is not checked further). */
+    failed(key: string): boolean {
+        return this.problems.some((p) => p.startsWith(`${PROJECT_NAME}:${key} `));
     }
 
     private spec(key: string): SettingSpec {
@@ -132,7 +181,7 @@ class Reader {
             return typeof spec.default === "string" ? spec.default : undefined;
         }
         if (spec.secret && !raw.secret) {
-            this.problem(key, `is a secret but is set in plain text: run \`pulumi config set --secret ${PROJECT_NAME}:${key} <value>\``);
+            if (!this.failed(key)) this.problem(key, `is a secret but is set in plain text: run \`pulumi config set --secret ${PROJECT_NAME}:${key} <value>\``);
             return undefined;
         }
         return raw.value;
@@ -151,17 +200,18 @@ class Reader {
         }
         if (raw === "true") return true;
         if (raw === "false") return false;
-        this.problem(key, `must be true or false, got "${raw}"`);
+        if (!this.failed(key)) this.problem(key, `must be true or false, got "${raw}"`);
         return fallback;
     }
 
-    integer(key: string, min: number, max: number, fallback?: number): number | undefined {
+    /** The setting's whole number; its default when unset; undefined (and a problem) when invalid. */
+    integer(key: string, min: number, max: number, hint = ""): number | undefined {
         const raw = this.raw[key]?.value;
         const d = this.spec(key).default;
-        if (raw === undefined || raw === "") return typeof d === "number" ? d : fallback;
+        if (raw === undefined || raw === "") return typeof d === "number" ? d : undefined;
         if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-            this.problem(key, `must be a whole number from ${min} to ${max}, got "${raw}"`);
-            return typeof d === "number" ? d : fallback;
+            if (!this.failed(key)) this.problem(key, `must be a whole number from ${min} to ${max}${hint}, got "${raw}"`);
+            return undefined;
         }
         return Number(raw);
     }
@@ -184,106 +234,299 @@ class Reader {
     }
 }
 
-function parseHost(r: Reader, ctx: ConfigContext): HostTarget {
+/** What the checks after the host need to know about it. */
+interface HostFacts {
+    target: HostTarget;
+    /** Anything but a valid `local`: a host text that does not parse counts as remote, the stricter case. */
+    remote: boolean;
+    /** The ssh port, when the host is a valid ssh URL. */
+    sshPort?: number;
+}
+
+function parseHost(r: Reader, ctx: ConfigContext): HostFacts {
     const host = r.text("host") ?? "local";
     if (!r.has("host") && !isDevStack(ctx.stack)) {
         r.problem("host", `must be set for stack "${ctx.stack}" (only dev stacks default to the local Docker): \`local\` or \`ssh://user@host[:port]\``);
     }
-    if (host === "local") return { kind: "local" };
+    if (host === "local") {
+        if (r.has("sshPrivateKey") && (r.has("host") || isDevStack(ctx.stack))) r.problem("sshPrivateKey", "is set but host is `local`, which connects without ssh: remove it (`pulumi config rm medusa-deploy:sshPrivateKey`)");
+        return { target: { kind: "local" }, remote: !r.has("host") && !isDevStack(ctx.stack) };
+    }
     const m = SSH_HOST.exec(host);
     if (!m) {
-        r.problem("host", `must be \`local\` or \`ssh://user@host[:port]\`, got "${host}"`);
-        return { kind: "local" };
+        const hint = /^(tcp|unix|npipe|https?):/.test(host)
+            ? " (medusa-deploy reaches a remote Docker only through ssh, which also runs its host scripts)"
+            : /^[^:/]+@[^/]+$/.test(host)
+              ? ` (did you mean ssh://${host}?)`
+              : "";
+        r.problem("host", `must be \`local\` or \`ssh://user@host[:port]\`${hint}, got "${host}"`);
     }
-    const port = m[3] === undefined ? 22 : Number(m[3]);
-    if (port < 1 || port > 65535) r.problem("host", `has port ${port}; valid ports are 1-65535`);
-    const privateKey = r.secret("sshPrivateKey");
-    if (!privateKey && !r.problems.some((p) => p.includes(":sshPrivateKey "))) {
+    const port = m?.[3] === undefined ? 22 : Number(m[3]);
+    if (m && (port < 1 || port > 65535)) r.problem("host", `has port ${port}; valid ports are 1-65535`);
+
+    // An unparsable host that still looks like ssh is meant to be one: its key is checked as well.
+    const looksLikeSsh = m !== null || /^ssh:|@/.test(host);
+    const privateKey = looksLikeSsh ? r.secret("sshPrivateKey") : undefined;
+    if (looksLikeSsh && !privateKey && !r.failed("sshPrivateKey")) {
         r.problem("sshPrivateKey", `is required for an ssh host: \`pulumi config set --secret ${PROJECT_NAME}:sshPrivateKey < ~/.ssh/id_ed25519\``);
     }
-    return { kind: "ssh", user: m[1], hostname: m[2], port, privateKey: privateKey ?? new SecretValue("") };
+    const keyProblem = privateKey ? sshPrivateKeyProblem(privateKey.reveal()) : undefined;
+    if (keyProblem) r.problem("sshPrivateKey", `${keyProblem} (value not shown: it is a secret)`);
+    const target: HostTarget = m
+        ? { kind: "ssh", user: m[1], hostname: m[2], port, privateKey: privateKey ?? new SecretValue("") }
+        : { kind: "local" };
+    return { target, remote: true, sshPort: m && !r.failed("host") ? port : undefined };
 }
 
-function requiredSecret(r: Reader, key: string, devDefaults: boolean, why: string): SecretValue {
+/** What keeps this stack from being a local dev sandbox, as phrases; empty when it is one. */
+function sandboxGaps(stack: string, host: HostFacts, edge: DeployConfig["edge"], publicUrlSet: boolean): string[] {
+    const gaps: string[] = [];
+    if (!isDevStack(stack)) gaps.push(`"${stack}" is not a dev stack name`);
+    if (host.remote) gaps.push("host is not `local`");
+    if (!isLoopbackHost(edge.address)) gaps.push(`edgeAddress ${edge.address} is not a loopback address`);
+    const publicHost = hostOf(edge.publicUrl);
+    if (publicUrlSet && publicHost !== undefined && !isLoopbackHost(publicHost)) gaps.push(`publicUrl's host ${publicHost} is not this machine`);
+    return gaps;
+}
+
+/** Settings that a weak or reused secret would expose, checked together once all are read. */
+interface SecretPolicy {
+    stack: string;
+    /** Weak values are fine in a sandbox; line breaks and malformed keys never are. */
+    sandbox: boolean;
+}
+
+function checkLine(r: Reader, key: string, value: string | undefined): void {
+    const line = value === undefined ? undefined : lineProblem(value);
+    if (line) r.problem(key, `${line} (value not shown: it is a secret)`);
+}
+
+/** Refuses a guessable secret outside a sandbox. `inUrl`: the value is the password part of a URL setting. */
+function checkStrength(r: Reader, policy: SecretPolicy, key: string, value: string | undefined, rule: StrengthRule, inUrl = false): void {
+    if (value === undefined || policy.sandbox) return;
+    const why = weakness(value, rule);
+    if (!why) return;
+    const advice = inUrl
+        ? `Give the database user a password of at least ${rule.minLength} random characters (e.g. from \`openssl rand -hex 24\`) and set the URL with it`
+        : `Use at least ${rule.minLength} random characters, e.g. \`pulumi config set --secret ${PROJECT_NAME}:${key} ${rule.generate}\``;
+    r.problem(
+        key,
+        `${inUrl ? "has a password that " : ""}is too weak for stack "${policy.stack}" (value not shown: it is a secret): ${why}. ${advice}. ` +
+            `Weaker values are accepted only on ${DEV_SANDBOX_SHORT}`,
+    );
+}
+
+function requiredSecret(r: Reader, key: string, devDefaults: boolean, why: string): { value: SecretValue; set: boolean } {
     const value = r.secret(key);
-    if (value) return value;
-    if (devDefaults && DEV_ONLY_SECRETS[key]) return new SecretValue(DEV_ONLY_SECRETS[key]);
-    if (!r.problems.some((p) => p.startsWith(`${PROJECT_NAME}:${key} `))) {
+    if (value) return { value, set: true };
+    if (devDefaults && DEV_ONLY_SECRETS[key]) return { value: new SecretValue(DEV_ONLY_SECRETS[key]), set: false };
+    if (!r.failed(key)) {
         r.problem(key, `is required${why}: \`pulumi config set --secret ${PROJECT_NAME}:${key} <value>\``);
     }
-    return new SecretValue("");
+    return { value: new SecretValue(""), set: false };
 }
 
-function parseImageSource(r: Reader): ImageSource {
+/** The parts of a stack reference, filling in what a short form leaves out. */
+function stackRefParts(ref: string): { organization?: string; project: string; stack: string } {
+    const parts = ref.split("/");
+    return { organization: parts.length >= 3 ? parts[parts.length - 3] : undefined, project: parts.length >= 2 ? parts[parts.length - 2] : PROJECT_NAME, stack: parts[parts.length - 1] };
+}
+
+function checkPromoteFrom(r: Reader, ctx: ConfigContext, promoteFrom: string): void {
+    const ref = stackRefParts(promoteFrom.trim());
+    const example = `organization/${PROJECT_NAME}/staging`;
+    const same = (a: string | undefined, b: string | undefined) => a === undefined || b === undefined || a.toLowerCase() === b.toLowerCase();
+    if (ref.stack.toLowerCase() === ctx.stack.toLowerCase() && same(ref.project, PROJECT_NAME) && same(ref.organization, ctx.organization)) {
+        r.problem(
+            "promoteFrom",
+            `names this same stack ("${promoteFrom}" is stack ${ctx.stack} of project ${PROJECT_NAME}): a stack cannot promote its own image. ` +
+                `Name the stack that builds and verifies the release, e.g. ${example}, or remove promoteFrom to build here`,
+        );
+        return;
+    }
+    if (!STACK_REF.test(promoteFrom)) {
+        const full = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(promoteFrom) ? `organization/${ref.project}/${ref.stack}` : example;
+        r.problem("promoteFrom", `must name a stack as \`org/project/stack\`, e.g. ${full} (a local backend's organization is "organization"), got "${promoteFrom}"`);
+        return;
+    }
+    if (isDevStack(ref.stack) && !isDevStack(ctx.stack)) {
+        r.problem(
+            "promoteFrom",
+            `names the dev stack ${promoteFrom}: a dev stack's images live in its loopback registry on the developer's machine, which no other host can pull from. Promote from the stack that verifies releases, e.g. ${example}`,
+        );
+    }
+}
+
+function checkImage(r: Reader, key: string, value: string, example: string): boolean {
+    if (!IMAGE_REF.test(value)) {
+        r.problem(key, `must be an image reference such as ${example} (lowercase repository, optional :tag and @sha256: digest), got "${value}"`);
+        return false;
+    }
+    return true;
+}
+
+function tagOf(image: string): { repository: string; tag?: string } {
+    const withoutDigest = image.split("@")[0];
+    const m = /^(.*?)(?::([^:/]+))?$/.exec(withoutDigest);
+    return { repository: m?.[1] ?? withoutDigest, tag: m?.[2] };
+}
+
+function parseImageSource(r: Reader, ctx: ConfigContext, release: string): ImageSource {
     const promoteFrom = r.text("promoteFrom");
     if (promoteFrom !== undefined) {
-        if (!STACK_REF.test(promoteFrom)) {
-            r.problem("promoteFrom", `must name a stack as \`org/project/stack\` (for a local backend: \`organization/${PROJECT_NAME}/staging\`), got "${promoteFrom}"`);
-        }
-        for (const buildOnly of ["registry", "cacheRef", "npmrc"]) {
+        checkPromoteFrom(r, ctx, promoteFrom);
+        for (const buildOnly of ["registry", "cacheRef", "npmrc", "localRegistryPort"]) {
             if (r.has(buildOnly)) r.problem(buildOnly, `is a build setting, but this stack promotes from ${promoteFrom} and never builds: remove it`);
+        }
+        for (const buildOnly of ["appPath", "platform", "nodeImage", "systemPackages"]) {
+            if (!r.isDefault(buildOnly)) r.problem(buildOnly, `is a build setting, but this stack promotes from ${promoteFrom} and never builds: remove it`);
         }
         return { kind: "promote", fromStack: promoteFrom };
     }
 
     const appPath = r.text("appPath") ?? "examples/medusa-store";
+    for (const problem of appFolderProblems(appPath, ctx.projectDir ?? path.resolve(__dirname, ".."))) r.problem("appPath", problem);
 
     const registry = r.text("registry");
     if (registry === undefined) {
         r.problem("registry", "is required for a stack that builds: an image repository without tag, e.g. `registry.example.com/shop/medusa` (or set promoteFrom)");
     } else if (!REPOSITORY.test(registry)) {
-        r.problem("registry", `must be an image repository without tag or digest, lowercase, e.g. \`registry.example.com/shop/medusa\`, got "${registry}"`);
+        const hint = /^[a-z]+:\/\//i.test(registry)
+            ? " (without the scheme: Docker names a registry by host only)"
+            : registry.endsWith("/")
+              ? " (without the trailing slash)"
+              : registry !== registry.toLowerCase()
+                ? ` (Docker repositories are lowercase: ${registry.toLowerCase()})`
+                : "";
+        r.problem("registry", `must be an image repository without tag or digest, lowercase, e.g. \`registry.example.com/shop/medusa\`${hint}, got "${registry}"`);
     }
     const cacheRef = r.text("cacheRef") ?? `${registry ?? "registry"}:buildcache`;
     const tagged = TAGGED.exec(cacheRef);
     if (r.has("cacheRef") && (!tagged || !REPOSITORY.test(tagged[1]))) {
         r.problem("cacheRef", `must be a tagged image reference such as \`registry.example.com/shop/medusa:buildcache\`, got "${cacheRef}"`);
     }
-    const platform = r.text("platform") ?? "linux/amd64";
-    if (!(PLATFORMS as readonly string[]).includes(platform)) {
-        r.problem("platform", `must be one of ${PLATFORMS.join(", ")}, got "${platform}"`);
+    if (registry !== undefined && !r.failed("registry") && release !== "auto") {
+        // The release is the app image's tag in the same repository as the base image and (by default) the cache.
+        const taken = new Map<string, string>([[BASE_IMAGE_TAG, "the system-packages base image"]]);
+        if (tagged && tagged[1] === registry) {
+            taken.set(tagged[2], "the build cache (cacheRef)");
+            taken.set(`${tagged[2]}-base`, "the base image's build cache");
+        }
+        const what = taken.get(release);
+        if (what) r.problem("release", `"${release}" is the tag of ${what} in ${registry}: the release image would overwrite it. Choose another name, e.g. the git commit, or auto`);
+    }
+
+    const rawPlatform = r.text("platform") ?? "linux/amd64";
+    if (!(PLATFORMS as readonly string[]).includes(rawPlatform)) {
+        const alias = PLATFORM_ALIASES[rawPlatform.toLowerCase()];
+        r.problem("platform", `must be one of ${PLATFORMS.join(", ")}${alias ? ` (did you mean ${alias}?)` : ""}, got "${rawPlatform}"`);
     }
     const nodeImage = r.text("nodeImage") ?? "node:20-bookworm-slim";
-    if (!IMAGE_REF.test(nodeImage)) r.problem("nodeImage", `must be an image reference such as node:20-bookworm-slim, got "${nodeImage}"`);
+    if (checkImage(r, "nodeImage", nodeImage, "node:20-bookworm-slim")) {
+        const { repository, tag } = tagOf(nodeImage);
+        const major = repository.split("/").pop() === "node" ? /^(\d+)/.exec(tag ?? "")?.[1] : undefined;
+        if (major !== undefined && Number(major) < 20) r.problem("nodeImage", `is Node.js ${major}, but Medusa v2 needs Node.js 20 or newer: use e.g. node:20-bookworm-slim or node:22-bookworm-slim`);
+    }
     const systemPackages = r.text("systemPackages") ?? "";
     if (!/^[a-z0-9.+\- ]*$/.test(systemPackages)) {
         r.problem("systemPackages", `must be Debian package names separated by spaces, got "${systemPackages}"`);
     }
-    return { kind: "build", appPath, registry: registry ?? "", cacheRef, platform, nodeImage, systemPackages, npmrc: r.secret("npmrc") };
+    return { kind: "build", appPath, registry: registry ?? "", cacheRef, platform: rawPlatform, nodeImage, systemPackages, npmrc: r.secret("npmrc") };
 }
 
-function parseServices(r: Reader, devDefaults: boolean): DeployConfig["services"] {
-    const databaseUrl = r.secret("databaseUrl");
-    if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl.reveal())) {
-        r.problem("databaseUrl", "must be a postgres:// or postgresql:// URL (value not shown: it is a secret)");
+/** Validates a postgres:// or redis:// URL held in a secret, including the password it carries. */
+function checkServiceUrl(r: Reader, policy: SecretPolicy, key: string, value: string, schemes: RegExp, example: string): void {
+    let url: URL | undefined;
+    try {
+        url = new URL(value);
+    } catch {
+        url = undefined;
     }
-    const postgres: PostgresService = databaseUrl
-        ? { kind: "external", url: databaseUrl }
-        : { kind: "container", image: imageSetting(r, "postgresImage"), password: requiredSecret(r, "postgresPassword", devDefaults, " when databaseUrl is not set (a Postgres container is run)") };
+    if (!schemes.test(value) || !url || url.hostname === "") {
+        r.problem(key, `must be a URL such as ${example} (value not shown: it is a secret)`);
+        return;
+    }
+    if (url.password) checkStrength(r, policy, key, decodeURIComponent(url.password), PASSWORD_LIKE, true);
+}
+
+function parseServices(r: Reader, devDefaults: boolean, policy: SecretPolicy): DeployConfig["services"] & { postgresPasswordSet?: string } {
+    const databaseUrl = r.secret("databaseUrl");
+    if (databaseUrl) {
+        checkServiceUrl(r, policy, "databaseUrl", databaseUrl.reveal(), /^postgres(ql)?:\/\//, "postgres://user:password@db.example.com:5432/medusa, a postgres:// or postgresql:// URL");
+        if (r.has("postgresPassword")) r.problem("postgresPassword", "is set, but databaseUrl is too, so no Postgres container is run and the password is unused: remove one of them");
+        if (!r.isDefault("postgresImage")) r.problem("postgresImage", "is set, but databaseUrl is too, so no Postgres container is run: remove one of them");
+    }
+    let postgres: PostgresService;
+    let postgresPasswordSet: string | undefined;
+    if (databaseUrl) {
+        postgres = { kind: "external", url: databaseUrl };
+    } else {
+        const image = r.text("postgresImage") ?? "";
+        if (checkImage(r, "postgresImage", image, "postgres:16")) {
+            const { repository, tag } = tagOf(image);
+            if (repository.split("/").pop() === "postgres" && !image.includes("@") && !/^\d/.test(tag ?? "")) {
+                r.problem("postgresImage", `must pin a major version, e.g. postgres:16, got "${image}": a data directory opens only with the major version that created it, so a moving tag would stop the database after a pull`);
+            }
+        }
+        const password = requiredSecret(r, "postgresPassword", devDefaults, " when databaseUrl is not set (a Postgres container is run)");
+        if (password.set) {
+            postgresPasswordSet = password.value.reveal();
+            checkLine(r, "postgresPassword", postgresPasswordSet);
+            checkStrength(r, policy, "postgresPassword", postgresPasswordSet, PASSWORD_LIKE);
+        }
+        postgres = { kind: "container", image, password: password.value };
+    }
 
     const redisUrl = r.secret("redisUrl");
-    if (redisUrl && !/^rediss?:\/\//.test(redisUrl.reveal())) {
-        r.problem("redisUrl", "must be a redis:// or rediss:// URL (value not shown: it is a secret)");
+    if (redisUrl) {
+        checkServiceUrl(r, policy, "redisUrl", redisUrl.reveal(), /^rediss?:\/\//, "redis://:password@cache.example.com:6379, a redis:// or rediss:// URL");
+        if (!r.isDefault("redisImage")) r.problem("redisImage", "is set, but redisUrl is too, so no Redis container is run: remove one of them");
     }
-    const redis: RedisService = redisUrl ? { kind: "external", url: redisUrl } : { kind: "container", image: imageSetting(r, "redisImage") };
-    return { postgres, redis };
+    const redisImage = r.text("redisImage") ?? "";
+    if (!redisUrl) checkImage(r, "redisImage", redisImage, "redis:7");
+    const redis: RedisService = redisUrl ? { kind: "external", url: redisUrl } : { kind: "container", image: redisImage };
+    return { postgres, redis, postgresPasswordSet };
 }
 
-function imageSetting(r: Reader, key: string): string {
-    const value = r.text(key) ?? "";
-    if (!IMAGE_REF.test(value)) r.problem(key, `must be an image reference such as ${findSetting(key)?.default}, got "${value}"`);
-    return value;
-}
-
-function parseEdge(r: Reader): DeployConfig["edge"] {
+function parseEdge(r: Reader, ctx: ConfigContext): DeployConfig["edge"] {
     const address = r.text("edgeAddress") ?? "127.0.0.1";
-    if (!IPV4.test(address)) r.problem("edgeAddress", `must be an IPv4 address such as 127.0.0.1 or 0.0.0.0, got "${address}"`);
-    const port = r.integer("edgePort", 1, 65535) ?? 8080;
-    const image = imageSetting(r, "edgeImage");
+    if (!IPV4.test(address)) {
+        const hint = address === "localhost" ? " (for localhost write 127.0.0.1)" : address.includes(":") ? " (an address only, the port is edgePort)" : "";
+        r.problem("edgeAddress", `must be an IPv4 address such as 127.0.0.1 or 0.0.0.0${hint}, got "${address}"`);
+    }
+    const port = r.integer("edgePort", 1, 65535, " (a TCP port)") ?? 8080;
+    const image = r.text("edgeImage") ?? "";
+    if (checkImage(r, "edgeImage", image, "haproxy:2.8")) {
+        const { repository, tag } = tagOf(image);
+        const version = repository.split("/").pop() === "haproxy" ? /^(\d+)(?:\.(\d+))?/.exec(tag ?? "") : null;
+        if (version && (Number(version[1]) < 2 || (Number(version[1]) === 2 && version[2] !== undefined && Number(version[2]) < 6))) {
+            r.problem("edgeImage", `is HAProxy ${version[0]}, but the traffic switch needs 2.6 or newer (runtime server address changes and state files): use e.g. haproxy:2.8`);
+        }
+    }
     const shownAddress = address === "0.0.0.0" ? "localhost" : address;
-    const publicUrl = r.text("publicUrl") ?? `http://${shownAddress}:${port}`;
-    if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(publicUrl)) r.problem("publicUrl", `must be an http(s) URL, got "${publicUrl}"`);
+    const publicUrl = r.text("publicUrl") ?? `http://${shownAddress}${port === 80 ? "" : `:${port}`}`;
+    const why = originProblem(publicUrl);
+    if (why) {
+        r.problem("publicUrl", `must be the origin the shop is reached at, scheme://host[:port] such as https://shop.example.com: "${publicUrl}" ${why}`);
+    } else {
+        const host = hostOf(publicUrl) ?? "";
+        if (!isDevStack(ctx.stack) && publicUrl.startsWith("http:") && !isLoopbackHost(host)) {
+            r.problem("publicUrl", `must use https:// on stack "${ctx.stack}" (got "${publicUrl}"): over http, admin and customer logins cross the network in clear. Terminate TLS in front of the edge and set e.g. https://${host}; http is accepted on dev stacks and loopback addresses`);
+        }
+    }
+    if (!r.has("publicUrl") && IPV4.test(address) && !isLoopbackHost(address) && !isDevStack(ctx.stack)) {
+        r.problem("publicUrl", `must be set when the edge listens beyond loopback (edgeAddress ${address}): the default ${publicUrl} is only right on the docker host itself and would be the CORS origin. Set the address customers use, e.g. https://shop.example.com`);
+    }
     return { address, port, image, publicUrl: publicUrl.replace(/\/$/, "") };
+}
+
+function parseCors(r: Reader, key: "storeCors" | "adminCors" | "authCors", fallback: string): string {
+    const value = r.text(key);
+    if (value === undefined) return fallback;
+    for (const { entry, reason } of corsProblems(value)) {
+        r.problem(key, `has the entry "${entry}", which ${reason}. Write comma-separated origins such as https://shop.example.com,https://admin.example.com (or /regex/ entries)`);
+    }
+    return value;
 }
 
 function parseAppEnv(r: Reader): Record<string, string> {
@@ -292,11 +535,93 @@ function parseAppEnv(r: Reader): Record<string, string> {
     for (const [name, value] of Object.entries(env)) {
         if (!ENV_NAME.test(name)) r.problem("appEnv", `has an invalid variable name "${name}" (letters, digits, _; not starting with a digit)`);
         else if (RESERVED_ENV.includes(name)) r.problem("appEnv", `must not set ${name}: the deployment sets it (use the matching setting instead)`);
+        else if (SECRET_LOOKING_ENV.test(name)) r.problem("appEnv", `sets ${name}, which looks like a secret, in plain text (the stack file and state would hold it readable): move it to appSecretEnv with \`pulumi config set --secret --path '${PROJECT_NAME}:appSecretEnv.${name}' <value>\``);
         else if (typeof value === "object" && value !== null) r.problem("appEnv", `value of ${name} must be a string, number or boolean`);
         else if (/[\r\n]/.test(String(value))) r.problem("appEnv", `value of ${name} must be one line (env files cannot carry line breaks)`);
         else result[name] = String(value);
     }
     return result;
+}
+
+function secretEnvSetting(r: Reader, policy: SecretPolicy, plainEnv: Record<string, unknown>): SecretValue | undefined {
+    const env = r.object("appSecretEnv");
+    if (env === undefined) return undefined;
+    for (const name of Object.keys(env)) {
+        const value = String(env[name]);
+        if (!ENV_NAME.test(name)) r.problem("appSecretEnv", `has an invalid variable name "${name}" (letters, digits, _; not starting with a digit)`);
+        else if (RESERVED_ENV.includes(name)) r.problem("appSecretEnv", `must not set ${name}: the deployment sets it (use the matching setting instead)`);
+        else if (name in plainEnv) r.problem("appSecretEnv", `and appEnv both set ${name}: keep it in one of them (appSecretEnv if it is a secret)`);
+        else if (typeof env[name] === "object" && env[name] !== null) r.problem("appSecretEnv", `value of ${name} must be a string, number or boolean (value not shown: it is a secret)`);
+        else if (/[\r\n]/.test(value)) r.problem("appSecretEnv", `value of ${name} must be one line (value not shown: it is a secret)`);
+        else if (!policy.sandbox && placeholderWeakness(value)) r.problem("appSecretEnv", `value of ${name} is a well-known placeholder (value not shown: it is a secret): set the real value, or remove ${name}`);
+    }
+    return new SecretValue(JSON.stringify(env));
+}
+
+function parseStateDir(r: Reader, ctx: ConfigContext, host: HostFacts): string {
+    const fallback = host.remote ? `/var/lib/medusa-deploy/${ctx.stack}` : path.posix.join(ctx.homeDir, ".medusa-deploy", ctx.stack);
+    const dir = r.text("hostStateDir") ?? fallback;
+    const defaulted = r.has("hostStateDir") ? "" : ` (the default for ${host.remote ? "an ssh host" : "host `local`"}; set ${PROJECT_NAME}:hostStateDir)`;
+    // The example in a message must itself be acceptable: when the home folder is the problem, name a generic one.
+    const example = hostStateDirPathProblems(fallback, fallback).length === 0 ? fallback : `/home/<you>/.medusa-deploy/${ctx.stack}`;
+    const problems = hostStateDirPathProblems(dir, example);
+    if (problems.length === 0 && !host.remote) {
+        problems.push(...localHostStateDirProblems(dir, example, { uid: ctx.uid ?? process.getuid?.() ?? -1 }));
+    }
+    for (const problem of problems) r.problem("hostStateDir", `"${dir}" ${problem}${defaulted}`);
+    return dir;
+}
+
+/** Whether dockerd and buildkitd would take the size (lib/buildkitdToml.ts parses it as they do). */
+function positiveSize(size: string): boolean {
+    try {
+        return parseByteSize(size) > 0;
+    } catch {
+        return false;
+    }
+}
+
+function parseDaemon(r: Reader, host: HostFacts): DeployConfig["daemon"] {
+    const manage = r.boolean("manageDaemon", host.remote);
+    const buildkitKeepStorage = r.text("buildkitKeepStorage") ?? "10GB";
+    if (!SIZE.test(buildkitKeepStorage)) r.problem("buildkitKeepStorage", `must be a size such as 10GB or 512MB (units B, KB, MB, GB, TB), got "${buildkitKeepStorage}"`);
+    else if (!positiveSize(buildkitKeepStorage)) r.problem("buildkitKeepStorage", `must be more than 0 bytes (it bounds the build cache; 0 would be refused by dockerd and the builder), e.g. 10GB, got "${buildkitKeepStorage}"`);
+    const logMaxSize = r.text("dockerLogMaxSize") ?? "10m";
+    if (!LOG_SIZE.test(logMaxSize) || /^0+[kmg]$/.test(logMaxSize)) r.problem("dockerLogMaxSize", `must be a number above 0 with k, m or g, such as 10m, got "${logMaxSize}"`);
+    const logMaxFile = r.integer("dockerLogMaxFile", 1, 100) ?? 3;
+
+    const extra = r.object("daemonExtra") ?? {};
+    for (const problem of daemonExtraProblems(extra)) r.problem("daemonExtra", problem);
+    if (!manage && !r.failed("manageDaemon")) {
+        const unused = ["daemonExtra", "dockerLogMaxSize", "dockerLogMaxFile"].filter((k) => (k === "daemonExtra" ? Object.keys(extra).length > 0 : !r.isDefault(k)));
+        for (const key of unused) {
+            r.problem(key, "is set, but manageDaemon is false, so nothing writes it to daemon.json: set medusa-deploy:manageDaemon to true (the host's daemon.json is then merged with these settings) or remove it");
+        }
+    }
+    return { manage, buildkitKeepStorage, logMaxSize, logMaxFile, extra };
+}
+
+function checkRegistryAuth(r: Reader, policy: SecretPolicy): DeployConfig["registryAuth"] {
+    const username = r.text("registryUsername");
+    const password = r.secret("registryPassword");
+    if (username !== undefined && password === undefined && !r.failed("registryPassword")) {
+        r.problem("registryPassword", `is required when registryUsername is set: \`pulumi config set --secret ${PROJECT_NAME}:registryPassword <token>\``);
+    }
+    if (username === undefined && password !== undefined) r.problem("registryUsername", "is required when registryPassword is set");
+    if (password) {
+        checkLine(r, "registryPassword", password.reveal());
+        const why = policy.sandbox ? undefined : placeholderWeakness(password.reveal());
+        if (why) r.problem("registryPassword", `is a well-known placeholder (value not shown: it is a secret): set the token your registry issued, \`pulumi config set --secret ${PROJECT_NAME}:registryPassword <token>\``);
+    }
+    return username !== undefined && password ? { username, password } : undefined;
+}
+
+function checkPorts(r: Reader, host: HostFacts, edgePort: number, localRegistryPort: number | undefined): void {
+    const uses: PortUse[] = [];
+    if (!r.failed("edgePort")) uses.push({ setting: "edgePort", port: edgePort, what: "the edge", suggestion: "e.g. 8080 behind an existing proxy, or 80/443 to serve directly" });
+    if (localRegistryPort !== undefined) uses.push({ setting: "localRegistryPort", port: localRegistryPort, what: "the local registry", suggestion: "e.g. 5000" });
+    if (host.sshPort !== undefined) uses.push({ setting: "host", port: host.sshPort, what: "the host's ssh port", fixed: true });
+    for (const problem of portProblems(uses)) r.problem(problem.setting, problem.message);
 }
 
 export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployConfig {
@@ -309,84 +634,90 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
 
     const devDefaults = r.boolean("devDefaults", false);
     const host = parseHost(r, ctx);
-    if (devDefaults && host.kind !== "local") {
-        r.problem("devDefaults", "is only allowed with host `local`: a remote host needs real secrets");
+    const sudo = r.boolean("sudo", host.remote);
+    const edge = parseEdge(r, ctx);
+
+    const gaps = sandboxGaps(ctx.stack, host, edge, r.has("publicUrl"));
+    const policy: SecretPolicy = { stack: ctx.stack, sandbox: gaps.length === 0 };
+    if (devDefaults && gaps.length > 0) {
+        r.problem(
+            "devDefaults",
+            `must be false on stack "${ctx.stack}": its dev-only secrets are published in this repository, so it is allowed only on ${DEV_SANDBOX_RULE}. ` +
+                `Here ${gaps.join(", ")}. Remove devDefaults and set real secrets, e.g. \`pulumi config set --secret ${PROJECT_NAME}:jwtSecret "$(openssl rand -hex 32)"\` (likewise cookieSecret and postgresPassword)`,
+        );
     }
-    const isLocal = host.kind === "local";
-    const sudo = r.boolean("sudo", !isLocal);
 
-    const stateDirDefault = isLocal ? path.posix.join(ctx.homeDir, ".medusa-deploy", ctx.stack) : `/var/lib/medusa-deploy/${ctx.stack}`;
-    const hostStateDir = r.text("hostStateDir") ?? stateDirDefault;
-    if (!path.posix.isAbsolute(hostStateDir) || hostStateDir.split("/").includes("..") || /\s/.test(hostStateDir)) {
-        r.problem("hostStateDir", `must be an absolute path without spaces or "..", got "${hostStateDir}"`);
-    }
+    const hostStateDir = parseStateDir(r, ctx, host);
 
-    const buildkitKeepStorage = r.text("buildkitKeepStorage") ?? "10GB";
-    if (!SIZE.test(buildkitKeepStorage)) r.problem("buildkitKeepStorage", `must be a size such as 10GB or 512MB (units B, KB, MB, GB, TB), got "${buildkitKeepStorage}"`);
-    const logMaxSize = r.text("dockerLogMaxSize") ?? "10m";
-    if (!LOG_SIZE.test(logMaxSize)) r.problem("dockerLogMaxSize", `must be a number with k, m or g, such as 10m, got "${logMaxSize}"`);
-    const logMaxFile = r.integer("dockerLogMaxFile", 1, 100) ?? 3;
-    const daemonExtra = r.object("daemonExtra") ?? {};
-
-    const release = r.text("release") ?? "auto";
-    if (release !== "auto" && !RELEASE.test(release)) {
+    const rawRelease = r.text("release") ?? "auto";
+    const release = rawRelease.toLowerCase() === "auto" ? "auto" : rawRelease;
+    if (rawRelease !== release) r.problem("release", `must be written \`auto\` (lowercase) to follow the app folder, got "${rawRelease}"`);
+    else if (release !== "auto" && !RELEASE.test(release)) {
         r.problem("release", `must be \`auto\` or a name of letters, digits, '.', '_' and '-' (at most 128, usable as an image tag), got "${release}"`);
     }
 
-    const image = parseImageSource(r);
-    const registryUsername = r.text("registryUsername");
-    const registryPassword = r.secret("registryPassword");
-    if (registryUsername !== undefined && registryPassword === undefined && !r.problems.some((p) => p.includes(":registryPassword "))) {
-        r.problem("registryPassword", `is required when registryUsername is set: \`pulumi config set --secret ${PROJECT_NAME}:registryPassword <token>\``);
+    const image = parseImageSource(r, ctx, release);
+    const daemon = parseDaemon(r, host);
+    const registryAuth = checkRegistryAuth(r, policy);
+    const { postgresPasswordSet, ...services } = parseServices(r, devDefaults, policy);
+
+    const jwt = requiredSecret(r, "jwtSecret", devDefaults, "");
+    const cookie = requiredSecret(r, "cookieSecret", devDefaults, "");
+    const chosen: Array<[string, string | undefined]> = [
+        ["jwtSecret", jwt.set ? jwt.value.reveal() : undefined],
+        ["cookieSecret", cookie.set ? cookie.value.reveal() : undefined],
+    ];
+    for (const [key, value] of chosen) {
+        checkLine(r, key, value);
+        checkStrength(r, policy, key, value, JWT_LIKE);
     }
-    if (registryUsername === undefined && registryPassword !== undefined) {
-        r.problem("registryUsername", "is required when registryPassword is set");
+    const secrets: Array<[string, string | undefined]> = [...chosen, ["postgresPassword", postgresPasswordSet], ["registryPassword", registryAuth?.password.reveal()]];
+    if (!policy.sandbox) {
+        for (let i = 0; i < secrets.length; i++) {
+            for (let j = 0; j < i; j++) {
+                if (secrets[i][1] !== undefined && secrets[i][1] === secrets[j][1]) {
+                    r.problem(secrets[i][0], `must differ from ${PROJECT_NAME}:${secrets[j][0]} (value not shown: it is a secret): one leaked value would expose both. Generate each on its own, e.g. \`openssl rand -hex 32\``);
+                }
+            }
+        }
     }
 
-    const services = parseServices(r, devDefaults);
-    const edge = parseEdge(r);
-    const healthTimeoutSeconds = r.integer("healthTimeoutSeconds", 30, 3600) ?? 300;
+    const env = parseAppEnv(r);
+    const app: DeployConfig["app"] = {
+        jwtSecret: jwt.value,
+        cookieSecret: cookie.value,
+        storeCors: parseCors(r, "storeCors", edge.publicUrl),
+        adminCors: parseCors(r, "adminCors", edge.publicUrl),
+        authCors: parseCors(r, "authCors", edge.publicUrl),
+        env,
+        secretEnv: secretEnvSetting(r, policy, env),
+        healthTimeoutSeconds: r.integer("healthTimeoutSeconds", 30, 3600) ?? 300,
+    };
 
-    const localRegistryPort = r.integer("localRegistryPort", 1, 65535);
-    if (localRegistryPort !== undefined && !isLocal) r.problem("localRegistryPort", "is only for host `local` (a dev registry on loopback)");
-    if (localRegistryPort !== undefined && localRegistryPort === edge.port) r.problem("localRegistryPort", `must differ from edgePort (${edge.port})`);
+    const localRegistryPort = r.integer("localRegistryPort", 1, 65535, " (a TCP port)");
+    if (localRegistryPort !== undefined && host.remote && !r.failed("localRegistryPort")) r.problem("localRegistryPort", "is only for host `local` (a dev registry on this machine's loopback): remove it, and set registry to a registry the host can reach");
+    if (localRegistryPort !== undefined && image.kind === "build" && !r.failed("registry") && !host.remote) {
+        const registryHost = image.registry.split("/")[0];
+        if (registryHost !== `localhost:${localRegistryPort}` && registryHost !== `127.0.0.1:${localRegistryPort}`) {
+            r.problem("registry", `must be in the local registry, e.g. localhost:${localRegistryPort}/medusa-store, when localRegistryPort is ${localRegistryPort} (got "${image.registry}"): otherwise the local registry runs unused and pushes go elsewhere. Or remove localRegistryPort`);
+        }
+    }
+    checkPorts(r, host, edge.port, localRegistryPort);
 
-    const config: DeployConfig = {
+    if (r.problems.length > 0) throw new ConfigError(ctx.stack, r.problems);
+    return {
         stack: ctx.stack,
-        host,
+        host: host.target,
         sudo,
         hostStateDir,
-        daemon: { manage: r.boolean("manageDaemon", !isLocal), buildkitKeepStorage, logMaxSize, logMaxFile, extra: daemonExtra },
+        daemon,
         release,
         image,
-        registryAuth: registryUsername !== undefined && registryPassword ? { username: registryUsername, password: registryPassword } : undefined,
+        registryAuth,
         services,
-        app: {
-            jwtSecret: requiredSecret(r, "jwtSecret", devDefaults, ""),
-            cookieSecret: requiredSecret(r, "cookieSecret", devDefaults, ""),
-            storeCors: r.text("storeCors") ?? edge.publicUrl,
-            adminCors: r.text("adminCors") ?? edge.publicUrl,
-            authCors: r.text("authCors") ?? edge.publicUrl,
-            env: parseAppEnv(r),
-            secretEnv: secretEnvSetting(r),
-            healthTimeoutSeconds,
-        },
+        app,
         edge,
         localRegistry: localRegistryPort === undefined ? undefined : { port: localRegistryPort },
         devDefaults,
     };
-
-    if (r.problems.length > 0) throw new ConfigError(ctx.stack, r.problems);
-    return config;
-}
-
-function secretEnvSetting(r: Reader): SecretValue | undefined {
-    const env = r.object("appSecretEnv");
-    if (env === undefined) return undefined;
-    for (const name of Object.keys(env)) {
-        if (!ENV_NAME.test(name)) r.problem("appSecretEnv", `has an invalid variable name "${name}"`);
-        else if (RESERVED_ENV.includes(name)) r.problem("appSecretEnv", `must not set ${name}: the deployment sets it`);
-        else if (/[\r\n]/.test(String(env[name]))) r.problem("appSecretEnv", `value of ${name} must be one line (value not shown: it is a secret)`);
-    }
-    return new SecretValue(JSON.stringify(env));
 }

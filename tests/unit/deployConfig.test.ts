@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { thrownBy } from "../support/thrown";
 import { ConfigError, DeployConfig, parseDeployConfig, RawConfig } from "../../lib/deployConfig";
+import { fakeOpenSshPrivateKey, strongSecret } from "./fixtureSecrets";
 
 const ctx = (stack: string) => ({ stack, homeDir: "/home/shop" });
 const plain = (value: string) => ({ value, secret: false });
@@ -10,11 +11,11 @@ const secret = (value: string) => ({ value, secret: true });
 function stagingConfig(): RawConfig {
     return {
         host: plain("ssh://deploy@staging.example.com:2222"),
-        sshPrivateKey: secret("-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE KEY-----"),
+        sshPrivateKey: secret(fakeOpenSshPrivateKey()),
         registry: plain("registry.example.com/shop/medusa"),
-        jwtSecret: secret("jwt-0123456789"),
-        cookieSecret: secret("cookie-0123456789"),
-        postgresPassword: secret("pg-0123456789"),
+        jwtSecret: secret(strongSecret("jwtSecret")),
+        cookieSecret: secret(strongSecret("cookieSecret")),
+        postgresPassword: secret(strongSecret("postgresPassword")),
     };
 }
 
@@ -67,7 +68,7 @@ describe("stack configuration", () => {
         assert.ok(error instanceof ConfigError);
         assert.doesNotMatch(error.message, /hunter2/);
         const ok = parseDeployConfig(stagingConfig(), ctx("staging"));
-        assert.doesNotMatch(JSON.stringify(ok), /jwt-0123456789|pg-0123456789|OPENSSH/);
+        assert.doesNotMatch(JSON.stringify(ok), /s3cret|OPENSSH/);
         assert.equal(String(ok.app.jwtSecret), "[secret]");
     });
 
@@ -81,7 +82,7 @@ describe("stack configuration", () => {
     });
 
     const bad: Array<{ name: string; change: (raw: RawConfig) => void; stack?: string; message: RegExp }> = [
-        { name: "host that is neither local nor ssh", change: (r) => (r.host = plain("tcp://10.0.0.5:2375")), message: /medusa-deploy:host must be `local` or `ssh:\/\/user@host\[:port\]`, got "tcp:\/\/10.0.0.5:2375"/ },
+        { name: "host that is neither local nor ssh", change: (r) => (r.host = plain("tcp://10.0.0.5:2375")), message: /medusa-deploy:host must be `local` or `ssh:\/\/user@host\[:port\]` \(medusa-deploy reaches a remote Docker only through ssh.*\), got "tcp:\/\/10.0.0.5:2375"/ },
         { name: "ssh host without user", change: (r) => (r.host = plain("ssh://staging.example.com")), message: /medusa-deploy:host must be `local` or `ssh:\/\/user@host\[:port\]`/ },
         { name: "ssh port out of range", change: (r) => (r.host = plain("ssh://deploy@host:99999")), message: /medusa-deploy:host has port 99999; valid ports are 1-65535/ },
         { name: "staging stack without host", change: (r) => delete r.host, message: /medusa-deploy:host must be set for stack "staging" \(only dev stacks default to the local Docker\)/ },
@@ -91,8 +92,8 @@ describe("stack configuration", () => {
         { name: "jwtSecret missing", change: (r) => delete r.jwtSecret, message: /medusa-deploy:jwtSecret is required: `pulumi config set --secret medusa-deploy:jwtSecret <value>`/ },
         { name: "cookieSecret in plain text", change: (r) => (r.cookieSecret = plain("x")), message: /medusa-deploy:cookieSecret is a secret but is set in plain text/ },
         { name: "postgresPassword missing without databaseUrl", change: (r) => delete r.postgresPassword, message: /medusa-deploy:postgresPassword is required when databaseUrl is not set/ },
-        { name: "databaseUrl not a postgres URL", change: (r) => (r.databaseUrl = secret("mysql://x")), message: /medusa-deploy:databaseUrl must be a postgres:\/\/ or postgresql:\/\/ URL \(value not shown: it is a secret\)/ },
-        { name: "redisUrl not a redis URL", change: (r) => (r.redisUrl = secret("http://x")), message: /medusa-deploy:redisUrl must be a redis:\/\/ or rediss:\/\/ URL/ },
+        { name: "databaseUrl not a postgres URL", change: (r) => (r.databaseUrl = secret("mysql://x")), message: /medusa-deploy:databaseUrl must be a URL such as postgres:\/\/user:password@db.example.com:5432\/medusa, a postgres:\/\/ or postgresql:\/\/ URL \(value not shown: it is a secret\)/ },
+        { name: "redisUrl not a redis URL", change: (r) => (r.redisUrl = secret("http://x")), message: /medusa-deploy:redisUrl must be a URL such as redis:\/\/.*, a redis:\/\/ or rediss:\/\/ URL/ },
         { name: "registry with a tag", change: (r) => (r.registry = plain("registry.example.com/shop/medusa:latest")), message: /medusa-deploy:registry must be an image repository without tag or digest, lowercase/ },
         { name: "registry in upper case", change: (r) => (r.registry = plain("Registry.example.com/Shop")), message: /medusa-deploy:registry must be an image repository without tag or digest/ },
         { name: "building stack without registry", change: (r) => delete r.registry, message: /medusa-deploy:registry is required for a stack that builds/ },
@@ -101,17 +102,17 @@ describe("stack configuration", () => {
         { name: "promoting stack with build settings", stack: "prod", change: (r) => (r.promoteFrom = plain("organization/medusa-deploy/staging")), message: /medusa-deploy:registry is a build setting, but this stack promotes from organization\/medusa-deploy\/staging and never builds/ },
         { name: "platform not supported", change: (r) => (r.platform = plain("linux/s390x")), message: /medusa-deploy:platform must be one of linux\/amd64, linux\/arm64, got "linux\/s390x"/ },
         { name: "release not usable as an image tag", change: (r) => (r.release = plain("v1/beta")), message: /medusa-deploy:release must be `auto` or a name of letters, digits/ },
-        { name: "edgePort not a port", change: (r) => (r.edgePort = plain("http")), message: /medusa-deploy:edgePort must be a whole number from 1 to 65535, got "http"/ },
+        { name: "edgePort not a port", change: (r) => (r.edgePort = plain("http")), message: /medusa-deploy:edgePort must be a whole number from 1 to 65535 \(a TCP port\), got "http"/ },
         { name: "edgeAddress not IPv4", change: (r) => (r.edgeAddress = plain("localhost")), message: /medusa-deploy:edgeAddress must be an IPv4 address/ },
         { name: "buildkitKeepStorage without unit", change: (r) => (r.buildkitKeepStorage = plain("10")), message: /medusa-deploy:buildkitKeepStorage must be a size such as 10GB or 512MB/ },
         { name: "dockerLogMaxFile out of range", change: (r) => (r.dockerLogMaxFile = plain("0")), message: /medusa-deploy:dockerLogMaxFile must be a whole number from 1 to 100, got "0"/ },
         { name: "sudo not a boolean", change: (r) => (r.sudo = plain("yes")), message: /medusa-deploy:sudo must be true or false, got "yes"/ },
         { name: "healthTimeoutSeconds too short", change: (r) => (r.healthTimeoutSeconds = plain("5")), message: /medusa-deploy:healthTimeoutSeconds must be a whole number from 30 to 3600/ },
-        { name: "hostStateDir relative", change: (r) => (r.hostStateDir = plain("state/dir")), message: /medusa-deploy:hostStateDir must be an absolute path/ },
+        { name: "hostStateDir relative", change: (r) => (r.hostStateDir = plain("state/dir")), message: /medusa-deploy:hostStateDir "state\/dir" must be an absolute path/ },
         { name: "daemonExtra not an object", change: (r) => (r.daemonExtra = plain("[1,2]")), message: /medusa-deploy:daemonExtra must be an object/ },
         { name: "appEnv overriding a managed variable", change: (r) => (r.appEnv = plain('{"DATABASE_URL":"x"}')), message: /medusa-deploy:appEnv must not set DATABASE_URL: the deployment sets it/ },
         { name: "a secret env value with a line break", change: (r) => (r.appSecretEnv = secret('{"STRIPE_KEY":"a\\nb"}')), message: /medusa-deploy:appSecretEnv value of STRIPE_KEY must be one line \(value not shown: it is a secret\)/ },
-        { name: "devDefaults on a remote host", change: (r) => (r.devDefaults = plain("true")), message: /medusa-deploy:devDefaults is only allowed with host `local`/ },
+        { name: "devDefaults on a remote host", change: (r) => (r.devDefaults = plain("true")), message: /medusa-deploy:devDefaults must be false on stack "staging": its dev-only secrets are published.*Here "staging" is not a dev stack name, host is not `local`/ },
         { name: "registry user without password", change: (r) => (r.registryUsername = plain("ci")), message: /medusa-deploy:registryPassword is required when registryUsername is set/ },
         { name: "unknown setting, with a suggestion", change: (r) => (r.edgeport = plain("80")), message: /medusa-deploy:edgeport is not a setting of this project \(did you mean edgePort\?\)/ },
         { name: "local registry on a remote host", change: (r) => (r.localRegistryPort = plain("5000")), message: /medusa-deploy:localRegistryPort is only for host `local`/ },
