@@ -4,10 +4,12 @@ import { SETTINGS, SettingSpec } from "./configSchema";
 
 /**
  * Pulumi treats a project key declared without a default as required, so only settings with a fixed
- * default are declared; the optional ones are listed in a comment and in the README.
+ * default are declared; the optional ones are listed in a comment and in the README. Pulumi's project
+ * config types have no fractional number (string, integer, boolean, array), so a `number` setting is
+ * documented like an optional one and its default applied by lib/deployConfig.ts.
  */
 export function declaredInPulumiYaml(spec: SettingSpec): boolean {
-    return spec.default !== undefined && !spec.secret;
+    return spec.default !== undefined && !spec.secret && spec.type !== "number" && spec.type !== "object";
 }
 
 export interface PulumiYamlSetting {
@@ -22,7 +24,8 @@ export function pulumiYamlHeaderComment(): string {
     const lines = [
         "# The config block below is generated from lib/configSchema.ts by `npm run docs:config`.",
         "# Pulumi makes every declared key without a default required, so it declares only the settings",
-        "# with a fixed default. The others are optional or depend on the stack (see the README):",
+        "# with a whole-number, boolean or text default. The others are optional, depend on the stack or are",
+        "# fractional numbers, which Pulumi's project config cannot type (see the README):",
     ];
     let line = "#  ";
     for (const key of optional) {
@@ -36,7 +39,7 @@ export function pulumiYamlHeaderComment(): string {
 export function pulumiYamlConfig(): Record<string, PulumiYamlSetting> {
     const config: Record<string, PulumiYamlSetting> = {};
     for (const spec of SETTINGS) {
-        if (!declaredInPulumiYaml(spec) || spec.type === "object") continue;
+        if (!declaredInPulumiYaml(spec) || spec.type === "object" || spec.type === "number") continue;
         config[spec.key] = { type: spec.type, description: spec.description, default: spec.default };
     }
     return config;

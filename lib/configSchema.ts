@@ -4,7 +4,7 @@
 
 export const PROJECT_NAME = "medusa-deploy";
 
-export type SettingType = "string" | "integer" | "boolean" | "object";
+export type SettingType = "string" | "integer" | "number" | "boolean" | "object";
 
 export interface SettingSpec {
     key: string;
@@ -41,6 +41,8 @@ export const SETTINGS: readonly SettingSpec[] = [
       description: "json-file log files kept per container (1-100)." },
     { key: "daemonExtra", type: "object", usedBy: "hosts with manageDaemon",
       description: "Further daemon.json keys to merge, e.g. `{\"registry-mirrors\": [\"https://mirror.example\"]}`. Keys medusa-deploy manages (builder, features, live-restore, log-opts) and ones that would hide Docker's data (data-root, storage-driver, userns-remap, hosts) are refused, naming the setting to use instead." },
+    { key: "buildkitImage", type: "string", computedDefault: "buildx's default (moby/buildkit, pulled by buildx)", usedBy: "building stacks",
+      description: "Image of the BuildKit builder container, e.g. `moby/buildkit:v0.17.3`. Set it on machines that cannot pull from Docker Hub, e.g. to the local image the toolchain script builds." },
     // What it deploys
     { key: "release", type: "string", default: "auto", usedBy: "all",
       description: "Release to serve. `auto`: the app's git commit (building stacks) or the release the source stack serves live (promoting stacks). Setting it to the rollback release switches back instantly." },
@@ -92,7 +94,10 @@ export const SETTINGS: readonly SettingSpec[] = [
       description: "Extra secret environment for server and worker (the whole object is a secret)." },
     { key: "healthTimeoutSeconds", type: "integer", default: 300, usedBy: "all",
       description: "How long a new colour may take to become healthy (30-3600) before the deploy fails." },
-
+    { key: "switchWatchSeconds", type: "integer", default: 30, usedBy: "all",
+      description: "After a traffic switch, how long (0-3600 seconds) the edge's counters for the new colour are watched; 0 disables the watch." },
+    { key: "switchWatchMaxErrorRate", type: "number", default: 0.05, usedBy: "all",
+      description: "Share of failed responses (more than 0, at most 1; 0.05 = 5%) of the new colour during the watch that reverts the switch." },
     // The edge
     { key: "edgeAddress", type: "string", default: "127.0.0.1", usedBy: "all",
       description: "Host address the edge (HAProxy) publishes on. `127.0.0.1` behind an existing nginx, `0.0.0.0` to serve directly." },

@@ -68,6 +68,8 @@ export interface DeployConfig {
         logMaxSize: string;
         logMaxFile: number;
         extra: Record<string, unknown>;
+        /** Image of the BuildKit builder container; undefined: buildx's default (moby/buildkit). */
+        buildkitImage?: string;
     };
     /** `auto` or an explicit release name. */
     release: string;
@@ -85,6 +87,13 @@ export interface DeployConfig {
         healthTimeoutSeconds: number;
     };
     edge: { address: string; port: number; image: string; publicUrl: string };
+    /** After a traffic switch: how long the new colour's edge counters are watched, and the error share that reverts it. */
+    switchWatch: {
+        /** Seconds; 0 disables the watch. */
+        seconds: number;
+        /** More than 0, at most 1. */
+        maxErrorRate: number;
+    };
     localRegistry?: { port: number };
     devDefaults: boolean;
 }
@@ -375,7 +384,7 @@ function parseImageSource(r: Reader, ctx: ConfigContext, release: string): Image
     const promoteFrom = r.text("promoteFrom");
     if (promoteFrom !== undefined) {
         checkPromoteFrom(r, ctx, promoteFrom);
-        for (const buildOnly of ["registry", "cacheRef", "npmrc", "localRegistryPort"]) {
+        for (const buildOnly of ["registry", "cacheRef", "npmrc", "buildkitImage", "localRegistryPort"]) {
             if (r.has(buildOnly)) r.problem(buildOnly, `is a build setting, but this stack promotes from ${promoteFrom} and never builds: remove it`);
         }
         for (const buildOnly of ["appPath", "platform", "nodeImage", "systemPackages"]) {
@@ -581,7 +590,7 @@ function positiveSize(size: string): boolean {
     }
 }
 
-function parseDaemon(r: Reader, host: HostFacts): DeployConfig["daemon"] {
+function parseDaemon(r: Reader, host: HostFacts, image: ImageSource): DeployConfig["daemon"] {
     const manage = r.boolean("manageDaemon", host.remote);
     const buildkitKeepStorage = r.text("buildkitKeepStorage") ?? "10GB";
     if (!SIZE.test(buildkitKeepStorage)) r.problem("buildkitKeepStorage", `must be a size such as 10GB or 512MB (units B, KB, MB, GB, TB), got "${buildkitKeepStorage}"`);
@@ -598,7 +607,27 @@ function parseDaemon(r: Reader, host: HostFacts): DeployConfig["daemon"] {
             r.problem(key, "is set, but manageDaemon is false, so nothing writes it to daemon.json: set medusa-deploy:manageDaemon to true (the host's daemon.json is then merged with these settings) or remove it");
         }
     }
-    return { manage, buildkitKeepStorage, logMaxSize, logMaxFile, extra };
+
+    const buildkitImage = r.text("buildkitImage");
+    if (buildkitImage !== undefined && image.kind === "build") checkImage(r, "buildkitImage", buildkitImage, "moby/buildkit:v0.17.3 (or the local image the toolchain script builds)");
+    return { manage, buildkitKeepStorage, logMaxSize, logMaxFile, extra, buildkitImage };
+}
+
+function parseSwitchWatch(r: Reader): DeployConfig["switchWatch"] {
+    const seconds = r.integer("switchWatchSeconds", 0, 3600, " (0 disables the watch)") ?? 30;
+    const raw = r.text("switchWatchMaxErrorRate");
+    let maxErrorRate = 0.05;
+    if (raw !== undefined) {
+        const value = /^(\d+(\.\d+)?|\.\d+)$/.test(raw) ? Number(raw) : NaN;
+        if (!(value > 0 && value <= 1)) {
+            const percent = /^(\d+(\.\d+)?)%?$/.exec(raw);
+            const hint = percent && Number(percent[1]) > 1 && Number(percent[1]) <= 100 ? ` (for ${percent[1]}% write ${Number(percent[1]) / 100})` : "";
+            r.problem("switchWatchMaxErrorRate", `must be a fraction more than 0 and at most 1, e.g. 0.05 (a new colour failing 5% of its responses during the watch is switched back)${hint}, got "${raw}"`);
+        } else {
+            maxErrorRate = value;
+        }
+    }
+    return { seconds, maxErrorRate };
 }
 
 function checkRegistryAuth(r: Reader, policy: SecretPolicy): DeployConfig["registryAuth"] {
@@ -657,7 +686,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
     }
 
     const image = parseImageSource(r, ctx, release);
-    const daemon = parseDaemon(r, host);
+    const daemon = parseDaemon(r, host, image);
     const registryAuth = checkRegistryAuth(r, policy);
     const { postgresPasswordSet, ...services } = parseServices(r, devDefaults, policy);
 
@@ -693,6 +722,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         secretEnv: secretEnvSetting(r, policy, env),
         healthTimeoutSeconds: r.integer("healthTimeoutSeconds", 30, 3600) ?? 300,
     };
+    const switchWatch = parseSwitchWatch(r);
 
     const localRegistryPort = r.integer("localRegistryPort", 1, 65535, " (a TCP port)");
     if (localRegistryPort !== undefined && host.remote && !r.failed("localRegistryPort")) r.problem("localRegistryPort", "is only for host `local` (a dev registry on this machine's loopback): remove it, and set registry to a registry the host can reach");
@@ -717,6 +747,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         services,
         app,
         edge,
+        switchWatch,
         localRegistry: localRegistryPort === undefined ? undefined : { port: localRegistryPort },
         devDefaults,
     };

@@ -4,7 +4,7 @@
 // declares a single resource. The classes: weak secrets outside a dev sandbox, devDefaults beyond
 // one, malformed keys, self-promotion, a missing or wrong app folder (pinned release or not), port
 // collisions, daemon.json overrides, unsafe state folders, URLs and CORS, env names, images,
-// platforms, registries, release names, and settings that would have no effect.
+// platforms, registries, release names, the switch watch, and settings that would have no effect.
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -205,6 +205,15 @@ const cases: Case[] = [
     { name: "release named like the build cache's tag", stack: "staging", key: "release", change: (r) => (r.release = plain("buildcache")), says: /"buildcache" is the tag of the build cache \(cacheRef\).*Choose another name/ },
     { name: "release AUTO in capitals", stack: "staging", key: "release", change: (r) => (r.release = plain("AUTO")), says: /must be written `auto` \(lowercase\)/ },
 
+    // The switch watch and the BuildKit image.
+    { name: "switchWatchSeconds negative", stack: "prod", key: "switchWatchSeconds", change: (r) => (r.switchWatchSeconds = plain("-1")), says: /must be a whole number from 0 to 3600 \(0 disables the watch\)/ },
+    { name: "switchWatchSeconds with a unit", stack: "staging", key: "switchWatchSeconds", change: (r) => (r.switchWatchSeconds = plain("30s")), says: /must be a whole number from 0 to 3600/ },
+    { name: "switchWatchMaxErrorRate zero", stack: "prod", key: "switchWatchMaxErrorRate", change: (r) => (r.switchWatchMaxErrorRate = plain("0")), says: /must be a fraction more than 0 and at most 1, e.g. 0.05/ },
+    { name: "switchWatchMaxErrorRate as a percentage", stack: "staging", key: "switchWatchMaxErrorRate", change: (r) => (r.switchWatchMaxErrorRate = plain("5")), says: /more than 0 and at most 1.*\(for 5% write 0.05\)/ },
+    { name: "switchWatchMaxErrorRate not a number", stack: "dev", key: "switchWatchMaxErrorRate", change: (r) => (r.switchWatchMaxErrorRate = plain("low")), says: /must be a fraction more than 0 and at most 1/ },
+    { name: "buildkitImage in capitals", stack: "staging", key: "buildkitImage", change: (r) => (r.buildkitImage = plain("Moby/BuildKit:v0.17.3")), says: /must be an image reference such as moby\/buildkit:v0.17.3/ },
+    { name: "buildkitImage on a stack that never builds", stack: "prod", key: "buildkitImage", change: (r) => (r.buildkitImage = plain("moby/buildkit:v0.17.3")), says: /is a build setting, but this stack promotes from .* and never builds: remove it/ },
+
     // Settings that would have no effect.
     { name: "postgresPassword next to databaseUrl", stack: "staging", key: "postgresPassword", change: (r) => (r.databaseUrl = secret(strongSecret("databaseUrl"))), says: /databaseUrl is too, so no Postgres container is run.*remove one of them/ },
     { name: "log rotation without manageDaemon", stack: "dev", key: "dockerLogMaxSize", change: (r) => (r.dockerLogMaxSize = plain("50m")), says: /manageDaemon is false, so nothing writes it to daemon.json: set medusa-deploy:manageDaemon to true/ },
@@ -268,13 +277,14 @@ describe("operator mistakes are refused before anything is declared", function (
         raw.daemonExtra = plain('{"log-opts":{"max-size":"1g"}}');
         raw.hostStateDir = plain("/tmp/prod");
         raw.publicUrl = plain("http://shop.example.com/");
+        raw.switchWatchMaxErrorRate = plain("2");
         raw.buildkitKeepStorage = plain("0GB");
         raw.platform = plain("linux/s390x");
         raw.devDefaults = plain("true");
         const error = thrownBy(() => parseDeployConfig(raw, { stack: "prod", homeDir: "/home/shop" }));
         assert.ok(error instanceof ConfigError);
         const keys = new Set(error.problems.map((p) => /^medusa-deploy:(\w+) /.exec(p)?.[1]));
-        for (const key of ["jwtSecret", "promoteFrom", "edgePort", "daemonExtra", "hostStateDir", "publicUrl", "buildkitKeepStorage", "platform", "devDefaults"]) {
+        for (const key of ["jwtSecret", "promoteFrom", "edgePort", "daemonExtra", "hostStateDir", "publicUrl", "switchWatchMaxErrorRate", "buildkitKeepStorage", "platform", "devDefaults"]) {
             assert.ok(keys.has(key), `${key} missing from:\n${error.message}`);
         }
     });
@@ -324,6 +334,19 @@ describe("what the settings check accepts", () => {
         });
         assert.equal(config.edge.publicUrl, "https://shop.example.com");
         assert.equal(config.app.authCors, "https://shop.example.com");
+    });
+
+    it("the new settings: defaults, and values as set", () => {
+        const defaults = parse("staging", () => undefined);
+        assert.deepEqual(defaults.switchWatch, { seconds: 30, maxErrorRate: 0.05 });
+        assert.equal(defaults.daemon.buildkitImage, undefined);
+        const set = parse("staging", (r) => {
+            r.switchWatchSeconds = plain("0");
+            r.switchWatchMaxErrorRate = plain("1");
+            r.buildkitImage = plain("medusa-deploy/buildkit:local");
+        });
+        assert.deepEqual(set.switchWatch, { seconds: 0, maxErrorRate: 1 });
+        assert.equal(set.daemon.buildkitImage, "medusa-deploy/buildkit:local");
     });
 
     it("random secrets of the minimum length always pass", () => {
