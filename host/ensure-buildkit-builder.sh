@@ -16,6 +16,9 @@
 #   BUILDER_DRIVER_OPTS optional. Space-separated key=value driver options, each passed as
 #                      --driver-opt; e.g. "network=host" so the builder reaches a registry on the
 #                      host's loopback (the dev stack's local registry).
+#   BUILDKIT_IMAGE     optional. Image of the builder's buildkitd container (--driver-opt image=…),
+#                      e.g. the local image tools/toolchain.sh builds on machines that cannot pull.
+#                      Unset: buildx's default (moby/buildkit), pulled from Docker Hub.
 #   BUILDER_STATE_DIR  optional, default ~/.medusa-deploy/builders. Holds <name>.sha256: the hash of
 #                      the toml, driver options and endpoint the builder was created with.
 #
@@ -38,6 +41,11 @@ esac
 BUILDER_STATE_DIR=${BUILDER_STATE_DIR:-${HOME:-/root}/.medusa-deploy/builders}
 ENDPOINT=${DOCKER_HOST:-}
 BUILDER_DRIVER_OPTS=${BUILDER_DRIVER_OPTS:-}
+BUILDKIT_IMAGE=${BUILDKIT_IMAGE:-}
+case "$BUILDKIT_IMAGE" in
+    *[!A-Za-z0-9._:/@-]*) fail "BUILDKIT_IMAGE '$BUILDKIT_IMAGE' is not an image reference (letters, digits and . _ : / @ -). Nothing was changed." ;;
+esac
+[ -n "$BUILDKIT_IMAGE" ] && BUILDER_DRIVER_OPTS="$BUILDER_DRIVER_OPTS image=$BUILDKIT_IMAGE"
 
 command -v docker >/dev/null 2>&1 ||
     fail "the docker CLI is not installed on this machine; install it with the Docker Buildx plugin (docker-ce-cli and docker-buildx-plugin from Docker's apt repository). Nothing was changed."

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ensureLocalNodeImage } from "./localNodeImage";
 import { PrivateDockerd } from "./privateDockerd";
+import { sandboxRuntimeSettings } from "./sandboxRuntime";
 
 export const BUILD_DOCKERD_ROOT = path.resolve(__dirname, "../../.test-work/build-dockerd");
 
@@ -14,6 +15,8 @@ const BUILD_DAEMON_JSON = {
     features: { buildkit: true },
     builder: { gc: { enabled: true, defaultKeepStorage: "40GB" } },
     "storage-driver": "overlay2",
+    // buildx's builder container is privileged; see sandboxRuntime.ts.
+    ...sandboxRuntimeSettings(),
 };
 
 let shared: PrivateDockerd | undefined;

@@ -1,0 +1,103 @@
+// The engine toolchain tools/toolchain.sh builds: its environment for child processes, and a way to
+// run tools/pulumi-stack.ts (the real CLI and plugins) on a throwaway file backend.
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export const PROJECT_DIR = path.resolve(__dirname, "../..");
+const TOOLCHAIN_SCRIPT = path.join(PROJECT_DIR, "tools/toolchain.sh");
+
+export interface Toolchain {
+    /** Variables `tools/toolchain.sh env` exports (PATH already joined with this process's). */
+    env: Record<string, string>;
+    /** The local BuildKit image's name (load it into a daemon with loadBuildkitImage). */
+    buildkitImage: string;
+    /** Resource plugins installed in the project's Pulumi home, name → versions. */
+    plugins: Map<string, string[]>;
+}
+
+/** The built toolchain, or undefined with the reason when it is not built for these versions. */
+export function loadToolchain(): { toolchain?: Toolchain; reason?: string } {
+    let text: string;
+    try {
+        text = execFileSync("sh", [TOOLCHAIN_SCRIPT, "env"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (error) {
+        const stderr = (error as { stderr?: Buffer | string }).stderr?.toString().trim();
+        return { reason: `${stderr || String(error)} (build it with: npm run toolchain)` };
+    }
+    const env: Record<string, string> = {};
+    for (const line of text.split("\n")) {
+        const match = /^export ([A-Z_]+)='([^']*)'(:"\$PATH")?$/.exec(line) ?? /^export ([A-Z_]+)=(\S+)$/.exec(line);
+        if (!match) continue;
+        env[match[1]] = match[3] ? `${match[2]}:${process.env.PATH ?? ""}` : match[2];
+    }
+    const plugins = new Map<string, string[]>();
+    const listed = JSON.parse(execFileSync("pulumi", ["plugin", "ls", "--json"], { env: { ...process.env, ...env }, encoding: "utf8" }) || "[]") as {
+        name: string;
+        kind: string;
+        version: string;
+    }[];
+    for (const plugin of listed.filter((p) => p.kind === "resource")) plugins.set(plugin.name, [...(plugins.get(plugin.name) ?? []), plugin.version]);
+    return { toolchain: { env, buildkitImage: env.MEDUSA_DEPLOY_BUILDKIT_IMAGE, plugins } };
+}
+
+/** Imports the toolchain's BuildKit image into the daemon at dockerHost (no-op when it is there). */
+export function loadBuildkitImage(toolchain: Toolchain, dockerHost: string): void {
+    execFileSync("sh", [TOOLCHAIN_SCRIPT, "load-buildkit-image"], { env: { ...process.env, ...toolchain.env, DOCKER_HOST: dockerHost }, stdio: ["ignore", "ignore", "pipe"] });
+}
+
+export interface StackRun {
+    status: number | null;
+    output: string;
+    ms: number;
+}
+
+export interface EngineStack {
+    /** Folder of the Pulumi project (Pulumi.yaml and the program). */
+    projectDir: string;
+    stack: string;
+    /** Folder for the file backend's state. */
+    stateDir: string;
+    /** Extra environment for the engine and the program. */
+    env?: Record<string, string>;
+}
+
+/** Runs tools/pulumi-stack.ts ACTION for the stack: the real `pulumi` CLI through the Automation API. */
+export function runStack(toolchain: Toolchain, target: EngineStack, args: string[], timeoutMs = 600000): Promise<StackRun> {
+    fs.mkdirSync(target.stateDir, { recursive: true });
+    const env = engineEnv(toolchain, target);
+    const runner = path.join(PROJECT_DIR, "tools/pulumi-stack.ts");
+    const tsNode = path.join(PROJECT_DIR, "node_modules/.bin/ts-node");
+    return new Promise((resolve, reject) => {
+        const started = Date.now();
+        const child = spawn(tsNode, ["--transpile-only", runner, ...args, "--stack", target.stack, "--cwd", target.projectDir], { env, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+        const kill = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        child.on("error", reject);
+        child.on("close", (status) => {
+            clearTimeout(kill);
+            resolve({ status, output, ms: Date.now() - started });
+        });
+    });
+}
+
+/** `pulumi stack output --json` of the stack (needs no language host). */
+export function stackOutputs(toolchain: Toolchain, target: EngineStack): Record<string, unknown> {
+    const text = execFileSync("pulumi", ["stack", "output", "--json", "--show-secrets", "--stack", target.stack, "--cwd", target.projectDir], {
+        env: engineEnv(toolchain, target),
+        encoding: "utf8",
+    });
+    return JSON.parse(text) as Record<string, unknown>;
+}
+
+function engineEnv(toolchain: Toolchain, target: EngineStack): NodeJS.ProcessEnv {
+    return {
+        ...process.env,
+        ...toolchain.env,
+        PULUMI_BACKEND_URL: `file://${path.resolve(target.stateDir)}`,
+        PULUMI_CONFIG_PASSPHRASE: "engine-test-passphrase",
+        ...target.env,
+    };
+}

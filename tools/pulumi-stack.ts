@@ -1,0 +1,65 @@
+// Runs `pulumi preview|up|refresh|destroy` for one stack of a project through Pulumi's Automation
+// API with the program inline. The engine is the real CLI and the real provider plugins; only the
+// program's language host differs: the SDK's own in-process language server (what every inline
+// Automation API program uses) instead of the pulumi-language-nodejs binary, which the Go module
+// proxy here does not serve (README, "Offline and air-gapped machines"). Stack config still comes
+// from Pulumi.<stack>.yaml in the project folder, state from PULUMI_BACKEND_URL.
+//
+//   ts-node --transpile-only tools/pulumi-stack.ts up --stack dev [--cwd DIR] [--expect-no-changes]
+import * as path from "path";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { parseStackCommand, pulumiCliRoot, StackCommand } from "../lib/stackCommand";
+
+async function main(): Promise<void> {
+    const command = parseStackCommand(process.argv.slice(2));
+    const workDir = path.resolve(command.cwd);
+    const pulumiCommand = await PulumiCommand.get({ root: pulumiCliRoot(process.env), skipVersionCheck: true });
+    const programFile = path.join(workDir, command.program);
+    const workspace = await LocalWorkspace.create({
+        workDir,
+        pulumiCommand,
+        // The project's index.ts, loaded in this process; its exports are the stack outputs.
+        program: async () => ({ ...(await import(programFile)) }),
+    });
+    const stack = await Stack.createOrSelect(command.stack, workspace);
+    await run(stack, command);
+}
+
+async function run(stack: Stack, command: StackCommand): Promise<void> {
+    const onOutput = (text: string) => process.stdout.write(text);
+    const onError = (text: string) => process.stderr.write(text);
+    const common = { onOutput, onError, color: "auto" as const };
+    switch (command.action) {
+        case "preview": {
+            const result = await stack.preview({ ...common, diff: true, expectNoChanges: command.expectNoChanges });
+            process.stdout.write(`\nchanges: ${JSON.stringify(result.changeSummary)}\n`);
+            return;
+        }
+        case "up": {
+            const result = await stack.up({ ...common, diff: command.diff, expectNoChanges: command.expectNoChanges });
+            process.stdout.write(`\nchanges: ${JSON.stringify(result.summary.resourceChanges ?? {})}\n`);
+            return;
+        }
+        case "refresh":
+            await stack.refresh({ ...common });
+            return;
+        case "destroy":
+            // Data volumes are protected: they stay, with the shop's data, for the next deploy.
+            await stack.destroy({ ...common, excludeProtected: true });
+            return;
+    }
+}
+
+main().catch((error: unknown) => {
+    const text = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`\npulumi-stack: ${explainFailure(text)}\n`);
+    process.exit(1);
+});
+
+// The engine's messages for a missing plugin do not say where ours come from.
+function explainFailure(text: string): string {
+    if (/no resource plugin|could not find plugin|plugin .* not found/i.test(text)) {
+        return `${text.trim()}\nA provider plugin is missing from the project's Pulumi home: run \`npm run toolchain\` (sh tools/toolchain.sh); it builds and installs the pinned plugins, and says which ones cannot be built here.`;
+    }
+    return text.trim();
+}
