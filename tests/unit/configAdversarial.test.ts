@@ -176,7 +176,7 @@ const cases: Case[] = [
     { name: "hostStateDir relative", stack: "staging", key: "hostStateDir", change: (r) => (r.hostStateDir = plain("state/staging")), says: /must be an absolute path.*e.g. \/var\/lib\/medusa-deploy\/staging/ },
     { name: "hostStateDir with ~", stack: "dev", key: "hostStateDir", change: (r) => (r.hostStateDir = plain("~/.medusa-deploy/dev")), says: /starts with "~".*write the full path, e.g. \/home\/shop\/.medusa-deploy\/dev/ },
     { name: "hostStateDir too long for the admin socket", stack: "staging", key: "hostStateDir", change: (r) => (r.hostStateDir = plain(`/var/lib/${"medusa-deploy-".repeat(7)}staging`)), says: /would exceed the 107-byte limit of a UNIX socket path; use a shorter folder/ },
-    { name: "hostStateDir world-writable on this machine", stack: "dev", key: "hostStateDir", change: (r) => (r.hostStateDir = plain(path.join(worldWritable, "state"))), says: /which every local user can write \(mode 777\).*e.g. \/home\/shop\/.medusa-deploy\/dev/ },
+    { name: "hostStateDir world-writable on this machine", stack: "dev", key: "hostStateDir", change: (r) => (r.hostStateDir = plain(path.join(worldWritable, "state"))), says: /(which|a folder) every local user can write( \(mode 777\))?.*e.g. \/home\/shop\/.medusa-deploy\/dev/ }, // "is under /tmp" when the checkout itself is there
     { name: "the default hostStateDir under a home in /tmp", stack: "dev", key: "hostStateDir", homeDir: path.join(os.tmpdir(), "home-shop"), change: () => undefined, says: /is under \/tmp.*e\.g\. \/home\/<you>\/.medusa-deploy\/dev \(the default for host `local`; set medusa-deploy:hostStateDir\)/ },
 
     // URLs and CORS origins.
