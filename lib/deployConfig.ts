@@ -219,7 +219,11 @@ class Reader {
         const d = this.spec(key).default;
         if (raw === undefined || raw === "") return typeof d === "number" ? d : undefined;
         if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-            if (!this.failed(key)) this.problem(key, `must be a whole number from ${min} to ${max}${hint}, got "${raw}"`);
+            // "5m" for a number of seconds: say what it would be.
+            const duration = key.endsWith("Seconds") ? /^(\d+)\s*(s|sec|m|min|h)$/.exec(raw) : null;
+            const inSeconds = duration ? Number(duration[1]) * ({ s: 1, sec: 1, m: 60, min: 60, h: 3600 } as Record<string, number>)[duration[2]] : undefined;
+            const unit = inSeconds !== undefined ? ` (in seconds, without a unit: ${raw} is ${inSeconds})` : "";
+            if (!this.failed(key)) this.problem(key, `must be a whole number from ${min} to ${max}${hint}${unit}, got "${raw}"`);
             return undefined;
         }
         return Number(raw);
@@ -614,7 +618,7 @@ function parseDaemon(r: Reader, host: HostFacts, image: ImageSource): DeployConf
 }
 
 function parseSwitchWatch(r: Reader): DeployConfig["switchWatch"] {
-    const seconds = r.integer("switchWatchSeconds", 0, 3600, " (0 disables the watch)") ?? 30;
+    const seconds = r.integer("switchWatchSeconds", 0, 3600, " (seconds; 0 disables the watch)") ?? 30;
     const raw = r.text("switchWatchMaxErrorRate");
     let maxErrorRate = 0.05;
     if (raw !== undefined) {
@@ -720,7 +724,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         authCors: parseCors(r, "authCors", edge.publicUrl),
         env,
         secretEnv: secretEnvSetting(r, policy, env),
-        healthTimeoutSeconds: r.integer("healthTimeoutSeconds", 30, 3600) ?? 300,
+        healthTimeoutSeconds: r.integer("healthTimeoutSeconds", 30, 3600, " (seconds)") ?? 300,
     };
     const switchWatch = parseSwitchWatch(r);
 

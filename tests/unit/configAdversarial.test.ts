@@ -206,8 +206,9 @@ const cases: Case[] = [
     { name: "release AUTO in capitals", stack: "staging", key: "release", change: (r) => (r.release = plain("AUTO")), says: /must be written `auto` \(lowercase\)/ },
 
     // The switch watch and the BuildKit image.
-    { name: "switchWatchSeconds negative", stack: "prod", key: "switchWatchSeconds", change: (r) => (r.switchWatchSeconds = plain("-1")), says: /must be a whole number from 0 to 3600 \(0 disables the watch\)/ },
-    { name: "switchWatchSeconds with a unit", stack: "staging", key: "switchWatchSeconds", change: (r) => (r.switchWatchSeconds = plain("30s")), says: /must be a whole number from 0 to 3600/ },
+    { name: "switchWatchSeconds negative", stack: "prod", key: "switchWatchSeconds", change: (r) => (r.switchWatchSeconds = plain("-1")), says: /must be a whole number from 0 to 3600 \(seconds; 0 disables the watch\)/ },
+    { name: "switchWatchSeconds with a unit", stack: "staging", key: "switchWatchSeconds", change: (r) => (r.switchWatchSeconds = plain("30s")), says: /must be a whole number from 0 to 3600.*\(in seconds, without a unit: 30s is 30\)/ },
+    { name: "healthTimeoutSeconds in minutes", stack: "prod", key: "healthTimeoutSeconds", change: (r) => (r.healthTimeoutSeconds = plain("10m")), says: /must be a whole number from 30 to 3600 \(seconds\) \(in seconds, without a unit: 10m is 600\)/ },
     { name: "switchWatchMaxErrorRate zero", stack: "prod", key: "switchWatchMaxErrorRate", change: (r) => (r.switchWatchMaxErrorRate = plain("0")), says: /must be a fraction more than 0 and at most 1, e.g. 0.05/ },
     { name: "switchWatchMaxErrorRate as a percentage", stack: "staging", key: "switchWatchMaxErrorRate", change: (r) => (r.switchWatchMaxErrorRate = plain("5")), says: /more than 0 and at most 1.*\(for 5% write 0.05\)/ },
     { name: "switchWatchMaxErrorRate not a number", stack: "dev", key: "switchWatchMaxErrorRate", change: (r) => (r.switchWatchMaxErrorRate = plain("low")), says: /must be a fraction more than 0 and at most 1/ },
