@@ -113,7 +113,14 @@ export class DockerHost extends pulumi.ComponentResource {
         const script = hostScript("ensure-buildkit-builder");
         const url = dockerHostUrl(this.config.host);
         // Host networking lets the builder push to a registry on the host's loopback (dev's registry).
-        const env: Record<string, string> = { BUILDER_NAME: builderName, BUILDKITD_TOML: toml, BUILDER_DRIVER_OPTS: "network=host", ...(url ? { DOCKER_HOST: url } : {}) };
+        const buildkitImage = this.config.daemon.buildkitImage;
+        const env: Record<string, string> = {
+            BUILDER_NAME: builderName,
+            BUILDKITD_TOML: toml,
+            BUILDER_DRIVER_OPTS: "network=host",
+            ...(buildkitImage ? { BUILDKIT_IMAGE: buildkitImage } : {}),
+            ...(url ? { DOCKER_HOST: url } : {}),
+        };
         const resource = new command.local.Command(
             "buildkit-builder",
             { create: renderHostInvocation({ script, name: "ensure-buildkit-builder", env, sudo: false }), triggers: [contentHash(script, JSON.stringify(env))] },

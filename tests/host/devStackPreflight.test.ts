@@ -1,5 +1,5 @@
-// tools/dev-stack.sh (npm run up/preview/rollback) must stop before Pulumi with a message that says
-// what to do when Docker is unreachable or a port the dev stack publishes is taken.
+// tools/dev-stack.sh (npm run up/preview/rollback) must stop before any deploy with one message that
+// lists everything missing (Docker unreachable, a taken port, missing plugins) and what to do.
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -33,11 +33,12 @@ describe("dev stack preflight (tools/dev-stack.sh)", function () {
         await dockerd?.stop();
     });
 
-    it("says how to fix an unreachable Docker, and does nothing else", () => {
+    it("says how to fix an unreachable Docker, and deploys nothing", () => {
         const result = devStack("up", { ...process.env, DOCKER_HOST: `unix://${root}/no-such.sock` });
         assert.equal(result.status, 1);
-        assert.match(result.stderr, /^medusa-deploy: Docker is not reachable \(docker info failed\)\. Start Docker Desktop or dockerd, or set DOCKER_HOST/m);
-        assert.doesNotMatch(result.stdout + result.stderr, /pulumi/i, "stops before the Pulumi CLI");
+        assert.match(result.stderr, /^medusa-deploy: cannot up the dev stack yet; nothing was changed:$/m);
+        assert.match(result.stderr, /^ {2}- Docker is not reachable \(docker info failed\): start dockerd or Docker Engine, or set DOCKER_HOST$/m);
+        assert.doesNotMatch(result.stdout, /Updating|Previewing|pulumi:pulumi:Stack/, "stops before the engine");
     });
 
     it("names the taken port and the setting that moves it", async () => {
@@ -51,7 +52,7 @@ describe("dev stack preflight (tools/dev-stack.sh)", function () {
         try {
             const result = devStack("preview", dockerd!.env());
             assert.equal(result.status, 1, result.stdout + result.stderr);
-            assert.match(result.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is taken by another program \\(needed by medusa-dev-edge\\)\\..*config set medusa-deploy:edgePort <port> --stack dev`));
+            assert.match(result.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is taken by another program \\(needed by medusa-dev-edge\\): .*config set medusa-deploy:edgePort <port> --stack dev`));
             if (!listening) console.warn(`      note: port ${port} was already taken by another program on this machine`);
         } finally {
             blocker.close();

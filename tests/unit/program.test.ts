@@ -238,6 +238,21 @@ describe("DockerHost under Pulumi mocks", function () {
         assert.deepEqual(await triggersOf({ edgePort: { value: "9090", secret: false } }), base, "an unrelated setting does not re-apply daemon.json");
     });
 
+    it("the builder runs on the configured BuildKit image, and a change of image recreates it", async () => {
+        const builderOf = async (overrides: RawConfig) => {
+            const config = stackConfig("dev", overrides);
+            if (!("buildkitImage" in overrides)) delete config.buildkitImage;
+            const run = await runProgram({ stack: "dev", config, appRelease: "A" });
+            return run.named("buildkit-builder").inputs;
+        };
+        const stock = await builderOf({});
+        const assignments = (create: unknown) => String(create).split(" sh -c ")[0];
+        assert.doesNotMatch(assignments(stock.create), /BUILDKIT_IMAGE=/, "no image set: buildx's own default");
+        const local = await builderOf({ buildkitImage: { value: "medusa-deploy/buildkit:v0.31.0", secret: false } });
+        assert.match(assignments(local.create), / BUILDKIT_IMAGE='?medusa-deploy\/buildkit:v0\.31\.0'? /);
+        assert.notDeepEqual(local.triggers, stock.triggers, "another image must recreate the builder");
+    });
+
     it("a local host runs its scripts without sudo and without ssh; a remote host through ssh with its key as a secret", async () => {
         const dev = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(dev, "command:remote:Command"), []);
