@@ -5,16 +5,31 @@
 #
 # Needs from the caller: EDGE_LOCK_FILE, EDGE_LOCK_TIMEOUT (seconds), EDGE_LOCK_METHOD
 # (auto | flock | mkdir) and the functions die <code> <message> and err <message>.
-# take_edge_lock sets LOCK_DIR when it used a lock folder; the caller removes it on exit.
+#
+#   take_edge_lock     takes the lock or ends the script (die 2 / die 6, "nothing changed").
+#   try_edge_lock      takes the lock or returns 1 with LOCK_ERROR (text) and LOCK_ERROR_CODE (2 or 6),
+#                      for a caller that has already changed something and must say what is left.
+#   release_edge_lock  lets go of it before the script ends (the traffic switch does so while it
+#                      only watches, so that it never blocks another switch).
+# With a lock folder, LOCK_DIR names it while it is held; the caller removes it on exit. A flock is
+# held on file descriptor 9 and ends with the process.
 
 LOCK_DIR=""
+LOCK_FD=""
 
 lock_with_flock() {
     # A failed redirection on exec would end the shell without a message: try it in a subshell first.
-    (: >>"$EDGE_LOCK_FILE") 2>/dev/null || die 2 "cannot open lock file $EDGE_LOCK_FILE; nothing changed"
+    if ! (: >>"$EDGE_LOCK_FILE") 2>/dev/null; then
+        LOCK_ERROR_CODE=2 LOCK_ERROR="cannot open lock file $EDGE_LOCK_FILE"
+        return 1
+    fi
     exec 9>>"$EDGE_LOCK_FILE"
-    flock -w "$EDGE_LOCK_TIMEOUT" 9 ||
-        die 6 "another process held $EDGE_LOCK_FILE for ${EDGE_LOCK_TIMEOUT}s; nothing changed"
+    if ! flock -w "$EDGE_LOCK_TIMEOUT" 9; then
+        exec 9>&-
+        LOCK_ERROR_CODE=6 LOCK_ERROR="another process held $EDGE_LOCK_FILE for ${EDGE_LOCK_TIMEOUT}s"
+        return 1
+    fi
+    LOCK_FD=9
 }
 
 # mkdir is atomic everywhere. The owner's pid inside lets a later run clear the lock of a dead owner;
@@ -40,8 +55,10 @@ lock_with_mkdir() {
             fi
             continue
         fi
-        [ "$polls" -ge "$((EDGE_LOCK_TIMEOUT * 5))" ] &&
-            die 6 "another process (pid ${owner:-unknown}) held $dir for ${EDGE_LOCK_TIMEOUT}s; nothing changed"
+        if [ "$polls" -ge "$((EDGE_LOCK_TIMEOUT * 5))" ]; then
+            LOCK_ERROR_CODE=6 LOCK_ERROR="another process (pid ${owner:-unknown}) held $dir for ${EDGE_LOCK_TIMEOUT}s"
+            return 1
+        fi
         sleep 0.2
         polls=$((polls + 1))
     done
@@ -49,11 +66,33 @@ lock_with_mkdir() {
     echo $$ >"$dir/pid"
 }
 
-take_edge_lock() {
+try_edge_lock() {
     case "$EDGE_LOCK_METHOD" in
-        flock) command -v flock >/dev/null 2>&1 || die 2 "EDGE_LOCK_METHOD=flock but flock is not installed; nothing changed"; lock_with_flock ;;
+        flock)
+            if ! command -v flock >/dev/null 2>&1; then
+                LOCK_ERROR_CODE=2 LOCK_ERROR="EDGE_LOCK_METHOD=flock but flock is not installed"
+                return 1
+            fi
+            lock_with_flock ;;
         mkdir) lock_with_mkdir ;;
         auto) if command -v flock >/dev/null 2>&1; then lock_with_flock; else lock_with_mkdir; fi ;;
-        *) die 2 "EDGE_LOCK_METHOD must be auto, flock or mkdir, got '$EDGE_LOCK_METHOD'; nothing changed" ;;
+        *) LOCK_ERROR_CODE=2 LOCK_ERROR="EDGE_LOCK_METHOD must be auto, flock or mkdir, got '$EDGE_LOCK_METHOD'"; return 1 ;;
     esac
+}
+
+take_edge_lock() {
+    try_edge_lock || die "$LOCK_ERROR_CODE" "$LOCK_ERROR; nothing changed"
+}
+
+release_edge_lock() {
+    if [ -n "$LOCK_DIR" ]; then
+        rm -rf "$LOCK_DIR"
+        LOCK_DIR=""
+    fi
+    if [ -n "$LOCK_FD" ]; then
+        # Unlock first: a child that inherited descriptor 9 must not keep the lock alive.
+        flock -u 9 2>/dev/null
+        exec 9>&-
+        LOCK_FD=""
+    fi
 }
