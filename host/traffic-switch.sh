@@ -1,15 +1,17 @@
 #!/bin/sh
-# traffic-switch.sh: move the edge's live traffic to one colour, health-gated, verified, and
-# reverted on failure. Never reloads or restarts HAProxy: it uses the admin socket's runtime API.
+# traffic-switch.sh: move the edge's live traffic to one colour, health-gated, verified, reverted on
+# failure, then watched for a while and switched back if the new colour fails under real traffic.
+# Never reloads or restarts HAProxy: it uses the admin socket's runtime API.
 #
-# Runs on the docker host (POSIX sh; needs socat and curl; flock is used when installed).
+# Runs on the docker host (POSIX sh; needs socat, curl, awk and mktemp; flock is used when installed).
 #
 # Environment (inputs):
 #   EDGE_ADMIN_SOCKET   required. Host path of the edge's admin UNIX socket
 #                       (haproxy.cfg: stats socket ... level admin).
 #   EDGE_STATE_FILE     required. Host path of the server-state file the edge loads at start
 #                       (haproxy.cfg: server-state-file + load-server-state-from-file global).
-#                       Its folder must be the one mounted into the edge, so the rename is seen.
+#                       Its folder must be the one mounted into the edge, so the rename is seen. If the
+#                       path exists it must be a regular file (a directory or a symlink is refused).
 #   TARGET_COLOUR       required. blue | green.
 #   VERIFY_URL          required. A URL through the edge, e.g. http://127.0.0.1:8080/health.
 #   EDGE_BACKEND        HAProxy backend holding one server per colour. Default: medusa.
@@ -18,23 +20,73 @@
 #   HEALTH_WAIT_TIMEOUT Seconds to wait for HAProxy's own checks to call the target UP before
 #                       refusing. Default: 30.
 #   VERIFY_REQUESTS     Consecutive verified responses required. Default: 5.
+#   WATCH_SECONDS       Seconds to watch the new colour under real traffic after the switch; 0 turns
+#                       the watch off. Default: 30.
+#   WATCH_MAX_ERROR_RATE  Share of the new colour's requests that may fail during the watch (5xx,
+#                       connection or response errors, by HAProxy's counters), 0..1. Default: 0.05.
+#   WATCH_MIN_REQUESTS  Requests a rate is computed over, at least: fewer say nothing. Default: 20.
 #   EDGE_LOCK_FILE      Lock serialising switches. Default: "$EDGE_STATE_FILE.lock".
 #   EDGE_LOCK_TIMEOUT   Seconds to wait for another switch to finish. Default: 120.
 #   EDGE_LOCK_METHOD    auto | flock | mkdir. Default: auto (flock when installed, else mkdir).
+#   (components/trafficSwitch.ts passes the watch settings explicitly; its defaults must match these.)
 #
 # What it does, holding the lock:
 #   1. reads both servers' runtime states (show servers state <backend>);
-#   2. refuses, changing nothing, when the target is not UP by HAProxy's own health checks;
+#   2. refuses, changing nothing, when the target is not UP by HAProxy's own health checks, or its
+#      last check failed (connection refused, wrong status: it is on its way down);
 #   3. if the target is already the only routed colour and the state file says so: "already live";
 #   4. set server <be>/<target> state ready + weight 100%, then set server <be>/<old> state drain,
 #      in one admin command line (target first, so there is never a moment with no routed server);
-#   5. writes `show servers state` to EDGE_STATE_FILE atomically (temp file + mv), so a restarted
-#      edge comes back on the target;
+#   5. writes `show servers state` to EDGE_STATE_FILE atomically (a mktemp file in the same folder,
+#      then mv), so a restarted edge comes back on the target;
 #   6. verifies through the edge: VERIFY_REQUESTS consecutive 2xx/3xx responses to VERIFY_URL whose
-#      EDGE_COLOUR_HEADER names the target, within VERIFY_TIMEOUT;
+#      EDGE_COLOUR_HEADER names the target, within VERIFY_TIMEOUT. It gives up at the FIRST failed
+#      answer: another status, a request error, or another colour once the switch has settled (after
+#      the target's first answer, or 2 s). While a request is in flight it also asks HAProxy about the
+#      target: DOWN, address gone, or a failed health check that is not a timeout fail it at once. A
+#      process that died after the gate is found by its next health check (inter 1s), before HAProxy
+#      has failed a single client request (those wait on connection retries);
 #   7. on any failure after step 4 (or SIGINT/SIGTERM): restores both servers' previous admin states
-#      and weights and the previous state file (same bytes), and exits non-zero.
-#   The last stdout line on success is "live: <colour>".
+#      and weights and the previous state file (same bytes, same mtime), and exits 4.
+# Then, without the lock (see "The watch and the lock"):
+#   8. for WATCH_SECONDS, right away and then every 0.25 s, reads HAProxy's counters of the
+#      target's server (show stat: stot, hrsp_5xx, econ, eresp, chkdown) and its state. It switches
+#      back to the previous colour when the target is DOWN, lost its address, went down and up
+#      again, failed a health check (not a timeout), or failed more than WATCH_MAX_ERROR_RATE of its
+#      requests. The rate is taken over the most recent polls that hold at least WATCH_MIN_REQUESTS
+#      requests (one poll under real load, the whole watch under a trickle), so a failure that
+#      starts late is not diluted by the good requests before it. Requests that HAProxy answers 503
+#      because no server is up are not in the server's counters: DOWN covers them. SIGINT/SIGTERM
+#      during the watch switch back too: a switch that exits non-zero leaves traffic where it was;
+#   9. switching back = taking the lock again, checking nobody else changed the routing meanwhile,
+#      checking the previous colour is UP, set <old> ready + weight 100% and <target> drain, persisting
+#      that atomically, then verifying the previous colour through the edge the same way as step 6.
+#      It never flips a second time: if the previous colour fails its verification too, it says so.
+# A switch to the previous colour needs a previous colour: one that was routed before this switch
+# (not on the very first deploy, where the other colour does not exist). Without it a failing target
+# is reported (exit 5) and left serving.
+#
+# The watch and the lock: the watch does not hold the edge lock. Holding it would make any other
+# switch (an operator's manual rollback, a later deploy) or config install wait up to
+# EDGE_LOCK_TIMEOUT for a process that only reads counters. Instead the switch is complete (verified
+# and persisted) when the watch starts; the watch takes the lock only to switch back, and then first
+# re-reads the routing: if another switch moved traffic since (or is moving it now: the watch waits for
+# its lock), that switch owns the edge, and the watch stands down (exit 8) instead of undoing it. A
+# switch to the same colour ("already live") changes nothing and does not disturb the watch. A config
+# install reloads HAProxy: its counters restart from zero, and the watch counts again from there;
+# while the admin socket does not answer (a reload or restart), the watch has no evidence and does
+# nothing.
+#
+# Stdout: progress lines, and a last line that is always machine-readable:
+#   "live: <colour>"                                 exit 0
+#   "result: unchanged"                              exit 2, 3, 6 (nothing changed)
+#   "result: refused live=<colours>"                 exit 3 (target not healthy)
+#   "result: reverted stage=verify live=<colours>"   exit 4
+#   "result: reverted stage=watch live=<colour>"     exit 7
+#   "result: superseded live=<colours>"              exit 8
+#   "result: failed stage=<verify|watch> live=<colours>"  exit 5
+# where <colours> is what the edge routes by admin state at that moment: blue, green, blue,green,
+# none, or unknown when the edge cannot be asked.
 #
 # Why ready/drain and not weights: "drain" is an admin flag, separate from the configured weight;
 # the new connections of a drained server go to the others while its in-flight requests finish,
@@ -45,18 +97,33 @@
 # keep-alive load across repeated switches (tests/host/trafficSwitch.test.ts, bench/switch.ts).
 #
 # Exit codes:
-#   0  target is live (switched, or already live)
-#   2  bad input or missing tool; nothing changed
+#   0  target is live (switched, verified, and it passed the watch; or already live)
+#   2  bad input, a state-file path that is not a regular file, or a missing tool; nothing changed
 #   3  refused: target not healthy, or edge unreachable; nothing changed
-#   4  switch failed after routing changed; routing and state file restored
-#   5  switch failed and restoring failed too; stderr says what is left where
+#   4  switch failed during verification; routing and state file restored
+#   5  switch failed and could not be undone: restoring failed, the previous colour is not healthy,
+#      or there is none; stderr and the last line say what serves
 #   6  lock not obtained in time; nothing changed
+#   7  the target failed during the watch; traffic switched back to the previous colour, verified
+#   8  during the watch another switch changed the edge; this one stood down, the edge is as it left it
 
 set -u
 
 say() { printf '%s\n' "$*"; }
 err() { printf 'traffic-switch: %s\n' "$*" >&2; }
-die() { code=$1; shift; err "$*"; exit "$code"; }
+# finish <code> <last stdout line> <message for stderr>
+finish() {
+    code=$1 line=$2
+    shift 2
+    err "$*"
+    say "$line"
+    exit "$code"
+}
+die() {
+    code=$1
+    shift
+    finish "$code" "result: unchanged" "$*"
+}
 
 # ---- inputs ---------------------------------------------------------------------------------
 EDGE_ADMIN_SOCKET=${EDGE_ADMIN_SOCKET:-}
@@ -68,6 +135,9 @@ EDGE_COLOUR_HEADER=${EDGE_COLOUR_HEADER:-X-Medusa-Colour}
 VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-30}
 HEALTH_WAIT_TIMEOUT=${HEALTH_WAIT_TIMEOUT:-30}
 VERIFY_REQUESTS=${VERIFY_REQUESTS:-5}
+WATCH_SECONDS=${WATCH_SECONDS:-30}
+WATCH_MAX_ERROR_RATE=${WATCH_MAX_ERROR_RATE:-0.05}
+WATCH_MIN_REQUESTS=${WATCH_MIN_REQUESTS:-20}
 EDGE_LOCK_FILE=${EDGE_LOCK_FILE:-${EDGE_STATE_FILE}.lock}
 EDGE_LOCK_TIMEOUT=${EDGE_LOCK_TIMEOUT:-120}
 EDGE_LOCK_METHOD=${EDGE_LOCK_METHOD:-auto}
@@ -80,32 +150,68 @@ esac
 [ -n "$EDGE_ADMIN_SOCKET" ] || die 2 "EDGE_ADMIN_SOCKET is not set; nothing changed"
 [ -n "$EDGE_STATE_FILE" ] || die 2 "EDGE_STATE_FILE is not set; nothing changed"
 [ -n "$VERIFY_URL" ] || die 2 "VERIFY_URL is not set (a URL through the edge); nothing changed"
-for number in VERIFY_TIMEOUT VERIFY_REQUESTS EDGE_LOCK_TIMEOUT HEALTH_WAIT_TIMEOUT; do
+value=""
+for number in VERIFY_TIMEOUT VERIFY_REQUESTS EDGE_LOCK_TIMEOUT HEALTH_WAIT_TIMEOUT WATCH_SECONDS WATCH_MIN_REQUESTS; do
     eval "value=\$$number"
     case "$value" in
         ''|*[!0-9]*) die 2 "$number must be a whole number of seconds/requests, got '$value'; nothing changed" ;;
     esac
 done
 [ "$VERIFY_REQUESTS" -ge 1 ] || die 2 "VERIFY_REQUESTS must be at least 1; nothing changed"
+[ "$WATCH_MIN_REQUESTS" -ge 1 ] || die 2 "WATCH_MIN_REQUESTS must be at least 1; nothing changed"
 case "$EDGE_BACKEND" in
     ''|*[!A-Za-z0-9_.:-]*) die 2 "EDGE_BACKEND '$EDGE_BACKEND' is not a HAProxy backend name; nothing changed" ;;
 esac
-for tool in socat curl awk; do
+for tool in socat curl awk mktemp; do
     command -v "$tool" >/dev/null 2>&1 || die 2 "'$tool' is not installed on this host; nothing changed"
 done
+awk -v r="$WATCH_MAX_ERROR_RATE" 'BEGIN { exit !(r ~ /^([0-9]+|[0-9]*\.[0-9]+)$/ && r + 0 <= 1) }' ||
+    die 2 "WATCH_MAX_ERROR_RATE must be a share between 0 and 1 such as 0.05, got '$WATCH_MAX_ERROR_RATE'; nothing changed"
 STATE_DIR=$(dirname "$EDGE_STATE_FILE")
 [ -d "$STATE_DIR" ] || die 2 "the state file's folder $STATE_DIR does not exist; nothing changed"
+
+# The edge loads EDGE_STATE_FILE at start and the switch replaces it with mv: a directory there
+# would receive the new file inside it (and a restarted edge would route to every colour), a
+# symlink would be followed by the edge to wherever it points. Both are refused, before and under
+# the lock, and again right before every replacement.
+state_path_ok() {
+    if [ -L "$EDGE_STATE_FILE" ]; then
+        STATE_PATH_PROBLEM="the state file $EDGE_STATE_FILE is a symbolic link"
+        return 1
+    fi
+    if [ -e "$EDGE_STATE_FILE" ] && [ ! -f "$EDGE_STATE_FILE" ]; then
+        STATE_PATH_PROBLEM="the state file path $EDGE_STATE_FILE exists and is not a regular file"
+        return 1
+    fi
+    return 0
+}
+state_path_ok || die 2 "$STATE_PATH_PROBLEM; refusing to switch, nothing changed"
 
 # ---- lock ------------------------------------------------------------------------------------
 . "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/edge-lock.sh" # medusa-deploy:inline lib/edge-lock.sh
 TEMP_FILES=""
+BACKUP=""
+KEEP_BACKUP=no
+VERIFY_PID=""
 release() {
+    [ -n "$VERIFY_PID" ] && kill "$VERIFY_PID" 2>/dev/null
     [ -n "$LOCK_DIR" ] && rm -rf "$LOCK_DIR"
     # shellcheck disable=SC2086
     [ -n "$TEMP_FILES" ] && rm -f $TEMP_FILES
+    [ -n "$BACKUP" ] && [ "$KEEP_BACKUP" = no ] && rm -f "$BACKUP"
 }
 trap release EXIT
 take_edge_lock
+state_path_ok || die 2 "$STATE_PATH_PROBLEM; refusing to switch, nothing changed"
+
+# new_temp <variable> <template>: sets <variable> to a new file of ours, created by mktemp (a fresh
+# name, never a symlink someone planted), removed on exit unless renamed. Not in $(...): the list of
+# files to remove lives in this shell.
+new_temp() {
+    created=$(mktemp "$2") || return 1
+    TEMP_FILES="$TEMP_FILES $created"
+    eval "$1=\$created"
+}
 
 # ---- admin socket ----------------------------------------------------------------------------
 # One command line per connection; HAProxy answers and closes. Several commands may be joined by ';'.
@@ -137,17 +243,30 @@ MAINT_BITS=103      # 0x67: any kind of maintenance
 ROUTING_BITS=9      # 0x09: forced maintenance or forced drain: what an operator (this script) sets
 OP_RUNNING=2
 
+# Reads both servers' runtime states into <$1>T_OP, <$1>T_ADMIN, <$1>T_WEIGHT and the same with O_
+# for the other colour ($1: a variable prefix, may be empty). Returns 1 with RUNTIME_ERROR when the
+# edge cannot say.
+load_runtime() {
+    prefix=$1
+    dump=$(admin "show servers state $EDGE_BACKEND") || {
+        RUNTIME_ERROR="cannot reach the edge's admin socket $EDGE_ADMIN_SOCKET ($dump)"
+        return 1
+    }
+    t_fields=$(printf '%s\n' "$dump" | server_fields "$EDGE_BACKEND" "$TARGET_COLOUR") || {
+        RUNTIME_ERROR="the edge has no server $EDGE_BACKEND/$TARGET_COLOUR (answer: $(printf '%s' "$dump" | head -n 3 | tr '\n' ' '))"
+        return 1
+    }
+    o_fields=$(printf '%s\n' "$dump" | server_fields "$EDGE_BACKEND" "$OTHER_COLOUR") || {
+        RUNTIME_ERROR="the edge has no server $EDGE_BACKEND/$OTHER_COLOUR"
+        return 1
+    }
+    # shellcheck disable=SC2086
+    set -- $t_fields $o_fields
+    eval "${prefix}T_OP=\$1 ${prefix}T_ADMIN=\$2 ${prefix}T_WEIGHT=\$3 ${prefix}O_OP=\$4 ${prefix}O_ADMIN=\$5 ${prefix}O_WEIGHT=\$6"
+}
+
 read_runtime() {
-    DUMP=$(admin "show servers state $EDGE_BACKEND") ||
-        die 3 "cannot reach the edge's admin socket $EDGE_ADMIN_SOCKET ($DUMP); nothing changed"
-    fields=$(printf '%s\n' "$DUMP" | server_fields "$EDGE_BACKEND" "$TARGET_COLOUR") ||
-        die 3 "the edge has no server $EDGE_BACKEND/$TARGET_COLOUR (answer: $(printf '%s' "$DUMP" | head -n 3 | tr '\n' ' ')); nothing changed"
-    set -- $fields
-    T_OP=$1 T_ADMIN=$2 T_WEIGHT=$3
-    fields=$(printf '%s\n' "$DUMP" | server_fields "$EDGE_BACKEND" "$OTHER_COLOUR") ||
-        die 3 "the edge has no server $EDGE_BACKEND/$OTHER_COLOUR; nothing changed"
-    set -- $fields
-    O_OP=$1 O_ADMIN=$2 O_WEIGHT=$3
+    load_runtime "" || die 3 "$RUNTIME_ERROR; nothing changed"
 }
 
 routed() { [ $(($1 & ROUTING_BITS)) -eq 0 ]; }
@@ -161,35 +280,102 @@ live_description() {
     printf '%s' "${desc:-none}"
 }
 
+# What the edge routes right now, for the last line: blue, green, blue,green, none or unknown.
+live_now() {
+    if load_runtime NOW_; then
+        if [ "$TARGET_COLOUR" = blue ]; then live_description "$NOW_T_ADMIN" "$NOW_O_ADMIN"
+        else live_description "$NOW_O_ADMIN" "$NOW_T_ADMIN"; fi | sed 's/ and /,/'
+    else
+        printf 'unknown'
+    fi
+}
+
+# HAProxy's statistics of server $1 (show stat): S_STATUS (spaces as _, e.g. UP, UP_1/2, DOWN,
+# MAINT_(resolution), DRAIN), S_CHECK (last check result, e.g. L7OK, L4CON), S_STOT (requests sent
+# to it), S_ERRS (hrsp_5xx + econ + eresp), S_CHKDOWN (UP->DOWN transitions). Columns are found by
+# name in the header line. Returns 1 when the edge does not answer.
+read_stat() {
+    S_READ=no
+    csv=$(admin "show stat $EDGE_BACKEND 4 -1") || return 1
+    fields=$(printf '%s\n' "$csv" | awk -F, -v be="$EDGE_BACKEND" -v srv="$1" '
+        /^# / { sub(/^# /, ""); for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 == be && $2 == srv && ("stot" in col) {
+            status = $col["status"]; gsub(/[ \t]+/, "_", status)
+            check = $col["check_status"]; sub(/^\* /, "", check); gsub(/[ \t]+/, "_", check)
+            printf "%s %s %d %d %d\n", (status == "" ? "-" : status), (check == "" ? "-" : check),
+                $col["stot"], $col["hrsp_5xx"] + $col["econ"] + $col["eresp"], $col["chkdown"]
+            found = 1
+            exit
+        }
+        END { if (!found) exit 1 }') || return 1
+    # shellcheck disable=SC2086
+    set -- $fields
+    S_STATUS=$1 S_CHECK=$2 S_STOT=$3 S_ERRS=$4 S_CHKDOWN=$5 S_READ=yes
+}
+
+# Check results that mean the server is broken, not slow: connection refused, a bad or wrong
+# response, a socket error. A timeout (L4TOUT, L6TOUT, L7TOUT) can be a busy host: HAProxy's own
+# "fall 2" decides those.
+HARD_CHECK_FAILURES="L4CON L6RSP L7RSP L7STS SOCKERR"
+
+# HAProxy's own evidence that server $1 is failing now. Sets FAIL_WHY. No answer is no evidence.
+colour_failing() {
+    read_stat "$1" || return 1
+    case "$S_STATUS" in
+        DOWN*) FAIL_WHY="HAProxy's health checks report $1 DOWN (last check: $S_CHECK)"; return 0 ;;
+        MAINT*resolution*) FAIL_WHY="$1's address no longer resolves (its container is gone?)"; return 0 ;;
+        MAINT*) FAIL_WHY="$1 is in maintenance ($S_STATUS)"; return 0 ;;
+    esac
+    case " $HARD_CHECK_FAILURES " in
+        *" $S_CHECK "*) FAIL_WHY="a health check of $1 failed ($S_CHECK) although HAProxy still calls it $(printf '%s' "$S_STATUS" | tr _ ' ')"; return 0 ;;
+    esac
+    return 1
+}
+
 # ---- 1. current state --------------------------------------------------------------------------
 read_runtime
 if [ "$TARGET_COLOUR" = blue ]; then OLD_LIVE=$(live_description "$T_ADMIN" "$O_ADMIN")
 else OLD_LIVE=$(live_description "$O_ADMIN" "$T_ADMIN"); fi
+OLD_LIVE_LIST=$(printf '%s' "$OLD_LIVE" | sed 's/ and /,/')
 
 # ---- 2. health gate ----------------------------------------------------------------------------
 # Docker may call the target healthy a moment before HAProxy's own checks (rise 2, 1 s apart, after
-# re-resolving a new container's name) do: wait for HAProxy, up to HEALTH_WAIT_TIMEOUT.
+# re-resolving a new container's name) do: wait for HAProxy, up to HEALTH_WAIT_TIMEOUT. A target
+# whose last check failed hard is on its way down: wait for it too.
 target_up() { [ "$T_OP" -eq "$OP_RUNNING" ] && [ $((T_ADMIN & MAINT_BITS)) -eq 0 ]; }
+target_ready() {
+    GATE_STAT_READ=no
+    target_up || return 1
+    if colour_failing "$TARGET_COLOUR"; then GATE_PROBLEM=$FAIL_WHY; return 1; fi
+    # colour_failing read the target's statistics (S_*) unless the edge did not answer.
+    [ "$S_READ" = yes ] && GATE_STAT_READ=yes
+    return 0
+}
+GATE_PROBLEM=""
 health_waited=0
-while ! target_up && [ "$health_waited" -lt "$HEALTH_WAIT_TIMEOUT" ]; do
+while ! target_ready && [ "$health_waited" -lt "$HEALTH_WAIT_TIMEOUT" ]; do
     sleep 1
     health_waited=$((health_waited + 1))
+    GATE_PROBLEM=""
     read_runtime
 done
-if ! target_up; then
+if ! target_ready; then
     why="HAProxy's health checks report it down"
     [ $((T_ADMIN & 32)) -ne 0 ] && why="its address does not resolve (container absent?)"
     [ $((T_ADMIN & 7)) -ne 0 ] && why="it is in maintenance"
-    die 3 "refusing to switch to $TARGET_COLOUR: $why after waiting ${HEALTH_WAIT_TIMEOUT}s (op_state $T_OP, admin_state $T_ADMIN); nothing changed, traffic stays on $OLD_LIVE"
+    target_up && why=$GATE_PROBLEM
+    finish 3 "result: refused live=$OLD_LIVE_LIST" "refusing to switch to $TARGET_COLOUR: $why after waiting ${HEALTH_WAIT_TIMEOUT}s (op_state $T_OP, admin_state $T_ADMIN); nothing changed, traffic stays on $OLD_LIVE"
 fi
 
 # ---- 3. already live? --------------------------------------------------------------------------
 persisted_matches_runtime() {
     [ -f "$EDGE_STATE_FILE" ] || return 1
     fields=$(server_fields "$EDGE_BACKEND" "$TARGET_COLOUR" <"$EDGE_STATE_FILE") || return 1
+    # shellcheck disable=SC2086
     set -- $fields
     [ $(($2 & ROUTING_BITS)) -eq $((T_ADMIN & ROUTING_BITS)) ] || return 1
     fields=$(server_fields "$EDGE_BACKEND" "$OTHER_COLOUR" <"$EDGE_STATE_FILE") || return 1
+    # shellcheck disable=SC2086
     set -- $fields
     [ $(($2 & ROUTING_BITS)) -eq $((O_ADMIN & ROUTING_BITS)) ]
 }
@@ -201,15 +387,47 @@ if routed "$T_ADMIN" && ! routed "$O_ADMIN" && persisted_matches_runtime; then
 fi
 
 # ---- 4-7. switch, persist, verify; revert on failure --------------------------------------------
-BACKUP="$EDGE_STATE_FILE.previous.$$"
-NEW_STATE="$EDGE_STATE_FILE.new.$$"
-TEMP_FILES="$BACKUP $NEW_STATE"
+# Temp files live beside the state file (same filesystem, so mv is an atomic rename).
 HAD_STATE_FILE=no
 if [ -f "$EDGE_STATE_FILE" ]; then
-    cp -p "$EDGE_STATE_FILE" "$BACKUP" || die 3 "cannot back up $EDGE_STATE_FILE; nothing changed"
+    # cp -p onto the file mktemp created: same bytes, mode and mtime, so a revert restores exactly.
+    if ! BACKUP=$(mktemp "$EDGE_STATE_FILE.previous.XXXXXX") || ! cp -p "$EDGE_STATE_FILE" "$BACKUP"; then
+        die 3 "cannot back up $EDGE_STATE_FILE; nothing changed"
+    fi
     HAD_STATE_FILE=yes
 fi
+VERIFY_OUT=""
+new_temp VERIFY_OUT "${TMPDIR:-/tmp}/traffic-switch.verify.XXXXXX" ||
+    die 2 "cannot create a temporary file in ${TMPDIR:-/tmp}; nothing changed"
+# The target's counters before it takes traffic, as the gate's last look read them (a drained
+# server's counters do not move): the watch counts from here.
+if [ "$GATE_STAT_READ" != yes ]; then
+    read_stat "$TARGET_COLOUR" ||
+        die 3 "cannot read the edge's statistics (show stat $EDGE_BACKEND) for $TARGET_COLOUR; nothing changed"
+fi
+BASE_STOT=$S_STOT BASE_ERRS=$S_ERRS BASE_CHKDOWN=$S_CHKDOWN
 ROUTING_CHANGED=no
+
+# Writes what HAProxy now runs (all backends, the format it loads at start) to EDGE_STATE_FILE:
+# a mktemp file beside it, checked, then renamed over it. $1: the colour that must be routed in it.
+persist_runtime() {
+    dump=$(admin "show servers state") || { PERSIST_ERROR="cannot read the server state to persist it ($dump)"; return 1; }
+    new_state=""
+    new_temp new_state "$EDGE_STATE_FILE.new.XXXXXX" || { PERSIST_ERROR="cannot create a temporary file beside $EDGE_STATE_FILE"; return 1; }
+    printf '%s\n' "$dump" >"$new_state" || { PERSIST_ERROR="cannot write $new_state"; return 1; }
+    if ! fields=$(server_fields "$EDGE_BACKEND" "$1" <"$new_state") || [ "$(head -n 1 "$new_state")" != 1 ]; then
+        PERSIST_ERROR="the edge's state dump is not in the expected format (version 1): $(head -n 2 "$new_state" | tr '\n' ' ')"
+        return 1
+    fi
+    # shellcheck disable=SC2086
+    set -- $fields
+    routed "$2" || { PERSIST_ERROR="the edge still reports $1 as not routed (admin_state $2)"; return 1; }
+    state_path_ok || { PERSIST_ERROR="$STATE_PATH_PROBLEM (appeared during the switch)"; return 1; }
+    if ! chmod 0644 "$new_state" || ! mv -f "$new_state" "$EDGE_STATE_FILE"; then
+        PERSIST_ERROR="cannot replace $EDGE_STATE_FILE"
+        return 1
+    fi
+}
 
 # Commands that put one server back as it was: ready, then its old drain/maintenance, then weight.
 restore_commands() {
@@ -229,68 +447,236 @@ revert_and_fail() {
             problems="routing NOT restored ($ADMIN_ERROR): traffic may still go to $TARGET_COLOUR"
     fi
     if [ "$HAD_STATE_FILE" = yes ]; then
-        mv -f "$BACKUP" "$EDGE_STATE_FILE" ||
+        if ! state_path_ok; then
+            problems="${problems:+$problems; }state file NOT restored: $STATE_PATH_PROBLEM (previous copy kept in $BACKUP)"
+            KEEP_BACKUP=yes
+        elif mv -f "$BACKUP" "$EDGE_STATE_FILE"; then
+            BACKUP=""
+        else
             problems="${problems:+$problems; }state file $EDGE_STATE_FILE NOT restored (previous copy kept in $BACKUP)"
+            KEEP_BACKUP=yes
+        fi
     else
         rm -f "$EDGE_STATE_FILE" ||
             problems="${problems:+$problems; }new state file $EDGE_STATE_FILE could NOT be removed"
     fi
     if [ -n "$problems" ]; then
-        TEMP_FILES="$NEW_STATE"
-        die 5 "switch to $TARGET_COLOUR failed: $why; restoring failed too: $problems"
+        finish 5 "result: failed stage=verify live=$(live_now)" "switch to $TARGET_COLOUR failed: $why; restoring failed too: $problems"
     fi
-    die 4 "switch to $TARGET_COLOUR failed: $why; traffic restored to $OLD_LIVE"
+    finish 4 "result: reverted stage=verify live=$(live_now)" "switch to $TARGET_COLOUR failed: $why; traffic restored to $OLD_LIVE"
 }
+
+# One verification request to VERIFY_URL ($2: seconds allowed), run in the background so that
+# HAProxy can be asked about colour $1 while it waits: a request to a dead server waits on HAProxy's
+# connection retries, while the dead server's next health check already tells. Returns 1 with
+# VERIFY_PROBLEM when HAProxy sees $1 failing; else sets CURL_STATUS, HTTP_STATUS and SERVED_BY.
+verify_request() {
+    : >"$VERIFY_OUT"
+    curl -sS -o /dev/null -D - --max-time "$2" "$VERIFY_URL" >"$VERIFY_OUT" 2>&1 9>&- &
+    VERIFY_PID=$!
+    polls=0
+    while kill -0 "$VERIFY_PID" 2>/dev/null; do
+        sleep 0.02
+        polls=$((polls + 1))
+        if [ $((polls % 10)) -eq 0 ] && colour_failing "$1"; then
+            kill "$VERIFY_PID" 2>/dev/null
+            wait "$VERIFY_PID" 2>/dev/null
+            VERIFY_PID=""
+            VERIFY_PROBLEM="$FAIL_WHY (while a verification request was waiting for an answer)"
+            return 1
+        fi
+    done
+    wait "$VERIFY_PID"
+    CURL_STATUS=$?
+    VERIFY_PID=""
+    headers=$(tr -d '\r' <"$VERIFY_OUT")
+    HTTP_STATUS=$(printf '%s\n' "$headers" | awk '/^HTTP\// { code = $2 } END { print code }')
+    SERVED_BY=$(printf '%s\n' "$headers" | awk -v h="$EDGE_COLOUR_HEADER" '
+        { name = $0; sub(/:.*/, "", name) }
+        tolower(name) == tolower(h) { value = $0; sub(/^[^:]*:[ \t]*/, "", value); print value; exit }')
+    CURL_ERROR=$(printf '%s\n' "$headers" | grep '^curl:' | head -n 1)
+    return 0
+}
+
+# Verifies through the edge that colour $1 serves: VERIFY_REQUESTS answers from it in a row within
+# VERIFY_TIMEOUT. Stops at the first failed answer. Returns 1 with VERIFY_PROBLEM.
+verify_through_edge() {
+    want=$1
+    started=$(date +%s)
+    deadline=$((started + VERIFY_TIMEOUT))
+    settled=no
+    streak=0
+    while [ "$streak" -lt "$VERIFY_REQUESTS" ]; do
+        now=$(date +%s)
+        if [ "$now" -ge "$deadline" ]; then
+            VERIFY_PROBLEM="verification through $VERIFY_URL did not see $VERIFY_REQUESTS responses from $want within ${VERIFY_TIMEOUT}s ($streak so far)"
+            return 1
+        fi
+        [ "$now" -ge $((started + 2)) ] && settled=yes
+        budget=$((deadline - now))
+        [ "$budget" -gt 5 ] && budget=5
+        verify_request "$want" "$budget" || return 1
+        if [ "$CURL_STATUS" -ne 0 ]; then
+            VERIFY_PROBLEM="verification request to $VERIFY_URL failed: ${CURL_ERROR:-curl exit $CURL_STATUS}"
+            return 1
+        fi
+        answer="HTTP ${HTTP_STATUS:-?} served by '${SERVED_BY:-no $EDGE_COLOUR_HEADER header}'"
+        case "$HTTP_STATUS" in
+            2??|3??)
+                if [ "$SERVED_BY" = "$want" ]; then
+                    streak=$((streak + 1))
+                    settled=yes
+                    continue
+                fi
+                if [ "$settled" = no ]; then
+                    sleep 0.05 # the colour traffic is leaving answered a request started a moment ago
+                    continue
+                fi
+                VERIFY_PROBLEM="verification through $VERIFY_URL: $answer instead of $want"
+                return 1 ;;
+            *)
+                VERIFY_PROBLEM="verification through $VERIFY_URL: $answer"
+                return 1 ;;
+        esac
+    done
+    if colour_failing "$want"; then
+        VERIFY_PROBLEM=$FAIL_WHY
+        return 1
+    fi
+    return 0
+}
+
 trap 'revert_and_fail "interrupted by a signal"' INT TERM HUP
 
 say "switching $EDGE_BACKEND from $OLD_LIVE to $TARGET_COLOUR"
 ROUTING_CHANGED=yes
 admin_set "set server $EDGE_BACKEND/$TARGET_COLOUR state ready; set weight $EDGE_BACKEND/$TARGET_COLOUR 100%; set server $EDGE_BACKEND/$OTHER_COLOUR state drain" ||
     revert_and_fail "$ADMIN_ERROR"
-
-# Persist what HAProxy now runs, all backends, in the format it loads at start.
-DUMP=$(admin "show servers state") || revert_and_fail "cannot read the server state to persist it ($DUMP)"
-printf '%s\n' "$DUMP" >"$NEW_STATE" || revert_and_fail "cannot write $NEW_STATE"
-fields=$(server_fields "$EDGE_BACKEND" "$TARGET_COLOUR" <"$NEW_STATE") && [ "$(head -n 1 "$NEW_STATE")" = 1 ] ||
-    revert_and_fail "the edge's state dump is not in the expected format (version 1): $(head -n 2 "$NEW_STATE" | tr '\n' ' ')"
-set -- $fields
-routed "$2" || revert_and_fail "the edge still reports $TARGET_COLOUR as not routed (admin_state $2)"
-chmod 0644 "$NEW_STATE" && mv -f "$NEW_STATE" "$EDGE_STATE_FILE" ||
-    revert_and_fail "cannot replace $EDGE_STATE_FILE"
-
-# Verify through the edge: the target must answer, and nothing else.
-deadline=$(($(date +%s) + VERIFY_TIMEOUT))
-streak=0
-last_problem="no request completed"
-while [ "$streak" -lt "$VERIFY_REQUESTS" ]; do
-    now=$(date +%s)
-    [ "$now" -ge "$deadline" ] &&
-        revert_and_fail "verification through $VERIFY_URL did not see $VERIFY_REQUESTS consecutive responses from $TARGET_COLOUR within ${VERIFY_TIMEOUT}s (last: $last_problem)"
-    budget=$((deadline - now))
-    [ "$budget" -gt 5 ] && budget=5
-    headers=$(curl -sS -o /dev/null -D - --max-time "$budget" "$VERIFY_URL" 2>&1)
-    curl_status=$?
-    headers=$(printf '%s\n' "$headers" | tr -d '\r')
-    status=$(printf '%s\n' "$headers" | awk '/^HTTP\// { code = $2 } END { print code }')
-    served_by=$(printf '%s\n' "$headers" | awk -v h="$EDGE_COLOUR_HEADER" '
-        { name = $0; sub(/:.*/, "", name) }
-        tolower(name) == tolower(h) { value = $0; sub(/^[^:]*:[ \t]*/, "", value); print value; exit }')
-    if [ "$curl_status" -ne 0 ]; then
-        last_problem=$(printf '%s\n' "$headers" | grep '^curl:' | head -n 1)
-        last_problem=${last_problem:-curl exit $curl_status}
-    else
-        case "$status" in
-            2??|3??)
-                if [ "$served_by" = "$TARGET_COLOUR" ]; then streak=$((streak + 1)); continue; fi
-                last_problem="HTTP $status served by '${served_by:-no $EDGE_COLOUR_HEADER header}'" ;;
-            *) last_problem="HTTP ${status:-?} served by '${served_by:-no $EDGE_COLOUR_HEADER header}'" ;;
-        esac
-    fi
-    streak=0
-    sleep 0.2
-done
+persist_runtime "$TARGET_COLOUR" || revert_and_fail "$PERSIST_ERROR"
+verify_through_edge "$TARGET_COLOUR" || revert_and_fail "$VERIFY_PROBLEM"
 
 trap - INT TERM HUP
-[ "$HAD_STATE_FILE" = yes ] && rm -f "$BACKUP"
 say "switched $EDGE_BACKEND to $TARGET_COLOUR (verified through $VERIFY_URL)"
+
+if [ "$WATCH_SECONDS" -eq 0 ]; then
+    say "live: $TARGET_COLOUR"
+    exit 0
+fi
+
+# ---- 8-9. watch the new colour; switch back if it fails -------------------------------------------
+# The switch is complete: let other switches and config installs in (see "The watch and the lock").
+release_edge_lock
+[ -n "$BACKUP" ] && rm -f "$BACKUP"
+BACKUP=""
+FALLBACK=no
+routed "$O_ADMIN" && FALLBACK=yes
+
+# Prints "over|ok|few <errors> <requests>" for the history of "requests:errors" samples in $1 (totals
+# since the switch, oldest first): the rate over the most recent samples holding WATCH_MIN_REQUESTS.
+error_rate_verdict() {
+    awk -v h="$1" -v min="$WATCH_MIN_REQUESTS" -v max="$WATCH_MAX_ERROR_RATE" 'BEGIN {
+        n = split(h, s, " ")
+        split(s[n], cur, ":")
+        r = cur[1]; e = cur[2]
+        for (i = n - 1; i >= 1; i--) {
+            split(s[i], p, ":")
+            if (cur[1] - p[1] >= min) { r = cur[1] - p[1]; e = cur[2] - p[2]; break }
+        }
+        if (r < min) print "few", e, r
+        else print (e > r * max ? "over" : "ok"), e, r
+    }'
+}
+
+WATCH_SIGNAL=no
+trap 'WATCH_SIGNAL=yes' INT TERM HUP
+
+# Returns 0 when the window passed, 1 with WATCH_WHY when the target failed, 2 when another switch
+# changed the routing.
+watch_target() {
+    # date +%s counts whole seconds: +1 makes the watch last at least WATCH_SECONDS (at most 1 s more).
+    end=$(($(date +%s) + WATCH_SECONDS + 1))
+    history="0:0"
+    samples=1
+    last_stot=$BASE_STOT
+    WATCH_TOTALS="no answer from the edge"
+    first=yes
+    while [ "$first" = yes ] || [ "$(date +%s)" -lt "$end" ]; do
+        # The first look right away: real traffic has been on the target since the switch.
+        [ "$first" = yes ] || sleep 0.25
+        first=no
+        [ "$WATCH_SIGNAL" = yes ] && return 1
+        load_runtime NOW_ || continue
+        if ! routed "$NOW_T_ADMIN" || routed "$NOW_O_ADMIN"; then return 2; fi
+        read_stat "$TARGET_COLOUR" || continue
+        if [ "$S_STOT" -lt "$last_stot" ]; then
+            # The edge restarted or reloaded (a config install): its counters start again at zero.
+            err "the edge's counters restarted (reload?); counting $TARGET_COLOUR's requests again from zero"
+            BASE_STOT=0 BASE_ERRS=0 BASE_CHKDOWN=0 history="0:0" samples=1
+        fi
+        last_stot=$S_STOT
+        if colour_failing "$TARGET_COLOUR"; then WATCH_WHY=$FAIL_WHY; return 1; fi
+        if [ "$S_CHKDOWN" -gt "$BASE_CHKDOWN" ]; then
+            WATCH_WHY="HAProxy's health checks took $TARGET_COLOUR down since the switch ($((S_CHKDOWN - BASE_CHKDOWN)) times)"
+            return 1
+        fi
+        requests=$((S_STOT - BASE_STOT)) errors=$((S_ERRS - BASE_ERRS))
+        history="$history $requests:$errors"
+        samples=$((samples + 1))
+        if [ "$samples" -gt 480 ]; then history=${history#* }; samples=$((samples - 1)); fi
+        # shellcheck disable=SC2046
+        set -- $(error_rate_verdict "$history")
+        WATCH_TOTALS="$requests requests, $errors failed"
+        if [ "$1" = over ]; then
+            WATCH_WHY="$2 of its last $3 requests failed (5xx, connection or response errors by HAProxy's counters), over WATCH_MAX_ERROR_RATE=$WATCH_MAX_ERROR_RATE"
+            return 1
+        fi
+    done
+    return 0
+}
+
+superseded() {
+    now=$(live_now)
+    finish 8 "result: superseded live=$now" "while $TARGET_COLOUR was being watched, another switch changed the edge (it now routes to $(printf '%s' "$now" | sed 's/,/ and /')); this switch stands down${1:+ (without acting on: $1)}"
+}
+
+# Switch back to the previous colour after the target failed during the watch ($1: what happened).
+switch_back() {
+    fault=$1
+    trap '' INT TERM HUP
+    [ "$FALLBACK" = yes ] ||
+        finish 5 "result: failed stage=watch live=$(live_now)" "$fault; $OTHER_COLOUR did not serve before this switch, so there is nothing to switch back to: traffic stays on $TARGET_COLOUR"
+    try_edge_lock ||
+        finish 5 "result: failed stage=watch live=$(live_now)" "$fault; cannot take the edge lock to switch back ($LOCK_ERROR): traffic stays on $TARGET_COLOUR"
+    load_runtime NOW_ ||
+        finish 5 "result: failed stage=watch live=unknown" "$fault; cannot switch back: $RUNTIME_ERROR"
+    if ! routed "$NOW_T_ADMIN" || routed "$NOW_O_ADMIN"; then superseded "$fault"; fi
+    other_problem=""
+    if [ "$NOW_O_OP" -ne "$OP_RUNNING" ] || [ $((NOW_O_ADMIN & MAINT_BITS)) -ne 0 ]; then
+        other_problem="HAProxy does not call it UP (op_state $NOW_O_OP, admin_state $NOW_O_ADMIN)"
+    elif colour_failing "$OTHER_COLOUR"; then
+        other_problem=$FAIL_WHY
+    fi
+    [ -z "$other_problem" ] ||
+        finish 5 "result: failed stage=watch live=$(live_now)" "$fault; $OTHER_COLOUR is not healthy either ($other_problem): traffic stays on $TARGET_COLOUR"
+    say "switching $EDGE_BACKEND back to $OTHER_COLOUR: $fault"
+    admin_set "set server $EDGE_BACKEND/$OTHER_COLOUR state ready; set weight $EDGE_BACKEND/$OTHER_COLOUR 100%; set server $EDGE_BACKEND/$TARGET_COLOUR state drain" ||
+        finish 5 "result: failed stage=watch live=$(live_now)" "$fault; switching back to $OTHER_COLOUR failed: $ADMIN_ERROR"
+    persist_runtime "$OTHER_COLOUR" ||
+        finish 5 "result: failed stage=watch live=$(live_now)" "$fault; traffic switched back to $OTHER_COLOUR but $EDGE_STATE_FILE was not updated ($PERSIST_ERROR): a restarted edge would route to $TARGET_COLOUR"
+    verify_through_edge "$OTHER_COLOUR" ||
+        finish 5 "result: failed stage=watch live=$(live_now)" "$fault; traffic switched back to $OTHER_COLOUR, which does not verify either: $VERIFY_PROBLEM"
+    finish 7 "result: reverted stage=watch live=$OTHER_COLOUR" "$fault; traffic switched back to $OTHER_COLOUR (verified through $VERIFY_URL)"
+}
+
+say "watching $TARGET_COLOUR for ${WATCH_SECONDS}s (switching back to $OTHER_COLOUR if it fails more than $WATCH_MAX_ERROR_RATE of at least $WATCH_MIN_REQUESTS requests, or its health checks fail)"
+watch_target
+case $? in
+    0) ;;
+    1)
+        if [ "$WATCH_SIGNAL" = yes ]; then switch_back "the watch of $TARGET_COLOUR was interrupted by a signal"
+        else switch_back "$TARGET_COLOUR failed during the watch: $WATCH_WHY"; fi ;;
+    *) superseded "" ;;
+esac
+trap - INT TERM HUP
+say "watched $TARGET_COLOUR for ${WATCH_SECONDS}s: $WATCH_TOTALS; it stays live"
 say "live: $TARGET_COLOUR"

@@ -6,15 +6,53 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { renderHaproxyConfig } from "../../lib/haproxyConfig";
 import { Colour } from "../../lib/colour";
+import { SWITCH_WATCH_DEFAULTS, switchWatchEnv } from "../../components/trafficSwitch";
 import { ColourBackend, startColourBackends } from "../support/colourBackends";
-import { HaproxyEdge, freePort, parseServerStates, routedColours } from "../support/haproxyEdge";
-import { LoadClient, probeColours, requestsNotServedBy, routingChangeWindow } from "../support/loadClient";
+import { HaproxyEdge, SWITCH_SCRIPT, SwitchResult, freePort, parseServerStates, routedColours } from "../support/haproxyEdge";
+import { LoadClient, RequestRecord, probeColours, requestsNotServedBy, routingChangeWindow } from "../support/loadClient";
 import { requireCommands } from "../support/realComponent";
 
 // Per process: other suites' `npx mocha <file>` runs pick this file up too (the spec glob), and two
 // edges must never share an admin socket or state file.
 const WORK = path.resolve(__dirname, "../../.test-work/traffic-switch", String(process.pid));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const lastLine = (result: SwitchResult): string => result.stdout.trimEnd().split("\n").pop() ?? "";
+const scriptMs = (result: SwitchResult): number => result.endedAt - result.startedAt;
+/** From the start of the first failed request to the end of the last one; 0 when none failed. */
+const errorWindowMs = (failures: RequestRecord[]): number =>
+    failures.length === 0 ? 0 : Math.max(...failures.map((f) => f.endedAt)) - Math.min(...failures.map((f) => f.startedAt));
+const failureKinds = (failures: RequestRecord[]): string => {
+    const kinds = new Map<string, number>();
+    for (const f of failures) kinds.set(f.error ?? "?", (kinds.get(f.error ?? "?") ?? 0) + 1);
+    return [...kinds].map(([kind, count]) => `${count} ${kind}`).join(", ") || "none";
+};
+
+describe("traffic switch watch settings (components/trafficSwitch.ts and the script agree)", () => {
+    it("the script's fallbacks are SWITCH_WATCH_DEFAULTS, and the component passes them when no watch is given", () => {
+        const script = fs.readFileSync(SWITCH_SCRIPT, "utf8");
+        const fallback = (name: string): string | undefined => new RegExp(`^${name}=\\$\\{${name}:-([^}]*)\\}$`, "m").exec(script)?.[1];
+        const env = switchWatchEnv();
+        assert.deepEqual(env, { WATCH_SECONDS: "30", WATCH_MAX_ERROR_RATE: "0.05", WATCH_MIN_REQUESTS: "20" });
+        assert.equal(String(SWITCH_WATCH_DEFAULTS.seconds), env.WATCH_SECONDS);
+        for (const [name, value] of Object.entries(env)) assert.equal(fallback(name), value, `${name} fallback in host/traffic-switch.sh`);
+    });
+
+    it("fills in what is not given, writes rates in plain decimals, and rejects bad values by name", () => {
+        assert.deepEqual(switchWatchEnv({ seconds: 0 }), { WATCH_SECONDS: "0", WATCH_MAX_ERROR_RATE: "0.05", WATCH_MIN_REQUESTS: "20" });
+        assert.deepEqual(switchWatchEnv({ maxErrorRate: 0.0001, minRequests: 100, seconds: undefined }), {
+            WATCH_SECONDS: "30",
+            WATCH_MAX_ERROR_RATE: "0.0001",
+            WATCH_MIN_REQUESTS: "100",
+        });
+        assert.equal(switchWatchEnv({ maxErrorRate: 1 }).WATCH_MAX_ERROR_RATE, "1");
+        assert.equal(switchWatchEnv({ maxErrorRate: 0 }).WATCH_MAX_ERROR_RATE, "0");
+        assert.throws(() => switchWatchEnv({ seconds: -1 }), /watch\.seconds -1 is invalid/);
+        assert.throws(() => switchWatchEnv({ seconds: 1.5 }), /watch\.seconds 1\.5 is invalid/);
+        assert.throws(() => switchWatchEnv({ maxErrorRate: 1.5 }), /watch\.maxErrorRate 1\.5 is invalid: expected a share between 0 and 1/);
+        assert.throws(() => switchWatchEnv({ maxErrorRate: Number.NaN }), /watch\.maxErrorRate/);
+        assert.throws(() => switchWatchEnv({ minRequests: 0 }), /watch\.minRequests 0 is invalid/);
+    });
+});
 
 describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.sh)", function () {
     this.timeout(60_000);
@@ -196,19 +234,49 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         await edge.waitForHealth("green", true);
     });
 
-    it("verification failure (target healthy on /health but the app answers 500): routing reverted, state file unchanged", async () => {
+    /** Runs `body` under keep-alive load; returns the load's records and failures. */
+    const underLoad = async (body: () => Promise<void>): Promise<{ records: RequestRecord[]; failures: RequestRecord[] }> => {
+        const client = new LoadClient({ baseUrl: edge.baseUrl, workers: 8, slowShare: 0.1 });
+        load = client;
+        client.start();
+        try {
+            await sleep(300);
+            await body();
+            await sleep(300);
+        } finally {
+            await client.stop();
+            load = undefined;
+        }
+        return { records: client.records, failures: client.failures };
+    };
+    const restoreGreen = async (): Promise<void> => {
+        const green = backends!.green;
+        green.mode = "healthy";
+        await edge.waitForHealth("green", true);
+    };
+
+    it("(b) target answering 500 except /health: reverted at the first bad verification answer, under load; state file unchanged", async () => {
         const green = backends!.green;
         const bytes = stateFileBytes();
         const mtime = stateFileMtime();
         const before = await edge.serverStates();
+        let result: SwitchResult | undefined;
         green.mode = "broken-app";
+        let outcome;
         try {
-            const result = await edge.runSwitch("green", { VERIFY_URL: `${edge.baseUrl}/store/products`, VERIFY_TIMEOUT: "2" });
-            assert.equal(result.code, 4, result.stdout + result.stderr);
-            assert.match(result.stderr, /switch to green failed: verification .*HTTP 500 served by 'green'.*; traffic restored to blue/);
+            outcome = await underLoad(async () => {
+                result = await edge.runSwitch("green", { VERIFY_URL: `${edge.baseUrl}/store/products`, VERIFY_TIMEOUT: "30" });
+            });
         } finally {
             green.mode = "healthy";
         }
+        const r = result!;
+        assert.equal(r.code, 4, r.stdout + r.stderr);
+        assert.match(r.stderr, /switch to green failed: verification .*HTTP 500 served by 'green'.*; traffic restored to blue/);
+        assert.equal(lastLine(r), "result: reverted stage=verify live=blue");
+        console.log(`      reverted ${scriptMs(r).toFixed(0)} ms after launch; ${outcome.failures.length} of ${outcome.records.length} requests failed (${failureKinds(outcome.failures)}) within ${errorWindowMs(outcome.failures).toFixed(0)} ms`);
+        assert.ok(scriptMs(r) < 3000, `took ${scriptMs(r).toFixed(0)} ms: it must not wait for VERIFY_TIMEOUT (30 s)`);
+        assert.ok(errorWindowMs(outcome.failures) < 1000, `errors for ${errorWindowMs(outcome.failures).toFixed(0)} ms`);
         const after = await edge.serverStates();
         assert.deepEqual(
             [after.blue?.adminState, after.green?.adminState, after.blue?.userWeight, after.green?.userWeight],
@@ -219,10 +287,183 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         await allServedBy("blue");
     });
 
+    it("(b) the same target behind a healthy /health (the production VERIFY_URL): the watch reverts it, under load", async () => {
+        const green = backends!.green;
+        let result: SwitchResult | undefined;
+        green.mode = "broken-app";
+        let outcome;
+        try {
+            outcome = await underLoad(async () => {
+                result = await edge.runSwitch("green", { WATCH_SECONDS: "10" });
+            });
+        } finally {
+            green.mode = "healthy";
+        }
+        const r = result!;
+        assert.equal(r.code, 7, r.stdout + r.stderr);
+        assert.match(r.stderr, /green failed during the watch: \d+ of its last \d+ requests failed .*; traffic switched back to blue \(verified/);
+        assert.equal(lastLine(r), "result: reverted stage=watch live=blue");
+        console.log(`      reverted ${scriptMs(r).toFixed(0)} ms after launch; ${outcome.failures.length} of ${outcome.records.length} requests failed (${failureKinds(outcome.failures)}) within ${errorWindowMs(outcome.failures).toFixed(0)} ms`);
+        assert.ok(scriptMs(r) < 3000, `took ${scriptMs(r).toFixed(0)} ms`);
+        assert.ok(errorWindowMs(outcome.failures) < 1500, `errors for ${errorWindowMs(outcome.failures).toFixed(0)} ms`);
+        assert.deepEqual(await runtimeRouted(), ["blue"]);
+        assert.deepEqual(persistedRouted(), ["blue"]);
+        await allServedBy("blue");
+    });
+
+    it("(a) target process dies right after HAProxy's check passed: reverted before clients see errors, under load", async () => {
+        const green = backends!.green;
+        const port = green.port;
+        const bytes = stateFileBytes();
+        let result: SwitchResult | undefined;
+        let outcome;
+        try {
+            outcome = await underLoad(async () => {
+                await green.nextHealthCheck();
+                await green.stop();
+                // HAProxy still calls green UP for up to 2 s (inter 1s, fall 2): the gate lets it through.
+                result = await edge.runSwitch("green", { VERIFY_TIMEOUT: "30" });
+            });
+        } finally {
+            await green.start(port);
+        }
+        await restoreGreen();
+        const r = result!;
+        assert.equal(r.code, 4, r.stdout + r.stderr);
+        assert.match(r.stdout, /switching medusa from blue to green/, "the gate let it through: this is the case after the gate");
+        assert.match(r.stderr, /switch to green failed: .*(L4CON|DOWN).*; traffic restored to blue/);
+        assert.equal(lastLine(r), "result: reverted stage=verify live=blue");
+        const window = errorWindowMs(outcome.failures);
+        console.log(`      reverted ${scriptMs(r).toFixed(0)} ms after launch; ${outcome.failures.length} of ${outcome.records.length} requests failed (${failureKinds(outcome.failures)}) within ${window.toFixed(0)} ms`);
+        assert.ok(scriptMs(r) < 3000, `took ${scriptMs(r).toFixed(0)} ms (HAProxy's check interval is 1 s)`);
+        assert.ok(window < 1000, `errors for ${window.toFixed(0)} ms`);
+        assert.ok(outcome.failures.length <= 100, `${outcome.failures.length} failed requests`);
+        assert.deepEqual(stateFileBytes(), bytes);
+        await allServedBy("blue");
+    });
+
+    for (const failure of ["answers 500", "process dies"] as const) {
+        it(`(c) target that starts failing during the watch (${failure}) is switched back within 2 s, under load`, async () => {
+            const green = backends!.green;
+            const port = green.port;
+            let result: SwitchResult | undefined;
+            let brokeAt = 0;
+            let outcome;
+            try {
+                outcome = await underLoad(async () => {
+                    const switching = edge.runSwitch("green", { WATCH_SECONDS: "15" });
+                    // Well into the watch: verified, persisted, and serving real traffic.
+                    const deadline = Date.now() + 5000;
+                    while ((persistedRouted()[0] !== "green" || (await runtimeRouted())[0] !== "green") && Date.now() < deadline) await sleep(50);
+                    await sleep(1500);
+                    assert.deepEqual(await runtimeRouted(), ["green"], "green is live before it breaks");
+                    brokeAt = performance.now();
+                    if (failure === "answers 500") green.mode = "broken-app";
+                    else await green.stop();
+                    result = await switching;
+                });
+            } finally {
+                if (!green.running) await green.start(port);
+            }
+            await restoreGreen();
+            const r = result!;
+            assert.equal(r.code, 7, r.stdout + r.stderr);
+            assert.match(r.stdout, /watching green for 15s/);
+            assert.equal(lastLine(r), "result: reverted stage=watch live=blue");
+            assert.match(r.stderr, /green failed during the watch: .*; traffic switched back to blue \(verified through/);
+            const revertedMs = r.endedAt - brokeAt;
+            const routedBack = routingChangeWindow(outcome.records, "blue", brokeAt, Infinity).firstOnlyTargetMs;
+            console.log(`      switched back ${revertedMs.toFixed(0)} ms after green broke (all new requests on blue by ${routedBack.toFixed(0)} ms); ${outcome.failures.length} of ${outcome.records.length} requests failed (${failureKinds(outcome.failures)}) within ${errorWindowMs(outcome.failures).toFixed(0)} ms`);
+            // With 8 busy clients the error rate is above 5% from the first failing request on.
+            assert.ok(revertedMs < 2000, `script ended ${revertedMs.toFixed(0)} ms after green broke`);
+            assert.ok(routedBack < 2000, `new requests on blue only ${routedBack.toFixed(0)} ms after green broke`);
+            assert.deepEqual(await runtimeRouted(), ["blue"]);
+            assert.deepEqual(persistedRouted(), ["blue"]);
+            await allServedBy("blue");
+        });
+    }
+
+    it("(d) a healthy target under load with the watch on is never switched back (4 switches, 3 s watches)", async () => {
+        const results: SwitchResult[] = [];
+        const outcome = await underLoad(async () => {
+            for (const target of ["green", "blue", "green", "blue"] as const) {
+                const result = await edge.runSwitch(target, { WATCH_SECONDS: "3" });
+                results.push(result);
+                assert.equal(result.code, 0, `switch to ${target}: ${result.stdout}${result.stderr}`);
+            }
+        });
+        results.forEach((r, i) => {
+            assert.match(r.stdout, /watched (green|blue) for 3s: \d+ requests, 0 failed; it stays live\n/, `switch ${i + 1}`);
+            assert.match(lastLine(r), /^live: (green|blue)$/);
+            assert.ok(scriptMs(r) >= 3000, `switch ${i + 1} watched for ${scriptMs(r).toFixed(0)} ms`);
+        });
+        console.log(`      ${outcome.records.length} requests during 4 watched switches, ${outcome.failures.length} failed`);
+        assert.equal(outcome.failures.length, 0, failureKinds(outcome.failures));
+        assert.deepEqual(await runtimeRouted(), ["blue"]);
+    });
+
+    for (const lockMethod of ["flock", "mkdir"]) {
+        it(`a switch started while another one watches is not blocked (${lockMethod} lock); the watching one stands down (exit 8)`, async () => {
+            const watching = edge.runSwitch("green", { WATCH_SECONDS: "20", EDGE_LOCK_TIMEOUT: "60", EDGE_LOCK_METHOD: lockMethod });
+            const deadline = Date.now() + 5000;
+            while ((persistedRouted()[0] !== "green" || (await runtimeRouted())[0] !== "green") && Date.now() < deadline) await sleep(50);
+            await sleep(1000);
+            const other = await edge.runSwitch("blue", { EDGE_LOCK_TIMEOUT: "60", EDGE_LOCK_METHOD: lockMethod });
+            assert.equal(other.code, 0, other.stdout + other.stderr);
+            assert.ok(scriptMs(other) < 3000, `the second switch took ${scriptMs(other).toFixed(0)} ms: it waited for the watch`);
+            const first = await watching;
+            assert.equal(first.code, 8, first.stdout + first.stderr);
+            assert.equal(lastLine(first), "result: superseded live=blue");
+            assert.match(first.stderr, /another switch changed the edge \(it now routes to blue\); this switch stands down/);
+            assert.ok(first.endedAt - other.endedAt < 2000, "the watch noticed within 2 s");
+            assert.deepEqual(await runtimeRouted(), ["blue"]);
+            assert.deepEqual(persistedRouted(), ["blue"]);
+            assert.equal(fs.existsSync(`${edge.stateFile}.lock.d`), false, "no lock folder left behind");
+        });
+    }
+
+    it("SIGTERM during the watch switches back (a failed switch leaves traffic where it was)", async () => {
+        // The mkdir lock: released for the watch, taken again to switch back, removed at the end.
+        const result = await edge.runSwitch("green", { WATCH_SECONDS: "20", EDGE_LOCK_METHOD: "mkdir" }, 2000);
+        assert.equal(result.code, 7, result.stdout + result.stderr);
+        assert.match(result.stderr, /the watch of green was interrupted by a signal; traffic switched back to blue \(verified/);
+        assert.equal(fs.existsSync(`${edge.stateFile}.lock.d`), false, "no lock folder left behind");
+        assert.equal(lastLine(result), "result: reverted stage=watch live=blue");
+        assert.deepEqual(await runtimeRouted(), ["blue"]);
+        assert.deepEqual(persistedRouted(), ["blue"]);
+    });
+
+    it("a failing target with no previous colour to return to is reported and left serving (exit 5)", async () => {
+        const green = backends!.green;
+        // Blue in maintenance: nothing serves before this switch, as on a first deploy.
+        await edge.admin("set server medusa/blue state maint");
+        assert.deepEqual(await runtimeRouted(), [], "nothing routed");
+        try {
+            const switching = edge.runSwitch("green", { WATCH_SECONDS: "10" });
+            const deadline = Date.now() + 5000;
+            while ((await runtimeRouted())[0] !== "green" && Date.now() < deadline) await sleep(50);
+            await sleep(800);
+            green.mode = "broken-app";
+            await probeColours(edge.baseUrl, 25);
+            const result = await switching;
+            assert.equal(result.code, 5, result.stdout + result.stderr);
+            assert.match(result.stderr, /blue did not serve before this switch, so there is nothing to switch back to: traffic stays on green/);
+            assert.equal(lastLine(result), "result: failed stage=watch live=green");
+        } finally {
+            green.mode = "healthy";
+            await edge.admin("set server medusa/blue state ready");
+            await edge.waitForHealth("blue", true);
+        }
+        const back = await edge.runSwitch("blue");
+        assert.equal(back.code, 0, back.stdout + back.stderr);
+        await allServedBy("blue");
+    });
+
     it("a switch terminated during verification (SIGTERM) restores routing and the state file", async () => {
         const green = backends!.green;
         const bytes = stateFileBytes();
-        green.mode = "broken-app";
+        // Verification requests hang (no answer for 30 s), so the script is still verifying at 1 s.
+        green.mode = "hanging-app";
         try {
             const result = await edge.runSwitch("green", { VERIFY_URL: `${edge.baseUrl}/store/products` }, 1000);
             assert.equal(result.code, 4, result.stdout + result.stderr);
@@ -275,6 +516,68 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         assert.match(result.stderr, /removed stale lock/);
         assert.equal(fs.existsSync(lockDir), false);
         await allServedBy("blue");
+    });
+
+    describe("(e) a state-file path that is not a regular file is refused, nothing changed", () => {
+        const aside = (): string => `${edge.stateFile}.aside`;
+        const runtimeAdminStates = async (): Promise<number[]> => {
+            const states = await edge.serverStates();
+            return [states.blue?.adminState ?? -1, states.green?.adminState ?? -1];
+        };
+        const refused = async (what: RegExp): Promise<void> => {
+            const before = await runtimeAdminStates();
+            const result = await edge.runSwitch("green");
+            assert.equal(result.code, 2, result.stdout + result.stderr);
+            assert.match(result.stderr, what);
+            assert.match(result.stderr, /refusing to switch, nothing changed/);
+            assert.equal(lastLine(result), "result: unchanged");
+            assert.deepEqual(await runtimeAdminStates(), before, "runtime routing unchanged");
+            assert.deepEqual(await runtimeRouted(), ["blue"]);
+            await allServedBy("blue", 5);
+        };
+        beforeEach(() => fs.renameSync(edge.stateFile, aside()));
+        afterEach(() => {
+            fs.rmSync(edge.stateFile, { recursive: true, force: true });
+            fs.renameSync(aside(), edge.stateFile);
+        });
+
+        it("a directory: refused, and nothing is written into it", async () => {
+            fs.mkdirSync(edge.stateFile);
+            await refused(/the state file path .*server-state exists and is not a regular file/);
+            assert.deepEqual(fs.readdirSync(edge.stateFile), []);
+        });
+
+        it("a symlink to a regular file: refused, the file it points to is untouched", async () => {
+            const elsewhere = path.join(WORK, "elsewhere-state");
+            fs.copyFileSync(aside(), elsewhere);
+            const bytes = fs.readFileSync(elsewhere);
+            const mtime = fs.statSync(elsewhere).mtimeMs;
+            fs.symlinkSync(elsewhere, edge.stateFile);
+            await refused(/the state file .*server-state is a symbolic link/);
+            assert.deepEqual(fs.readFileSync(elsewhere), bytes);
+            assert.equal(fs.statSync(elsewhere).mtimeMs, mtime);
+            assert.ok(fs.lstatSync(edge.stateFile).isSymbolicLink());
+        });
+
+        it("a dangling symlink and a symlink to a directory: refused, nothing created", async () => {
+            const missing = path.join(WORK, "no-such-state");
+            fs.symlinkSync(missing, edge.stateFile);
+            await refused(/is a symbolic link/);
+            assert.equal(fs.existsSync(missing), false);
+            fs.rmSync(edge.stateFile);
+            const folder = path.join(WORK, "state-folder");
+            fs.mkdirSync(folder, { recursive: true });
+            fs.symlinkSync(folder, edge.stateFile);
+            await refused(/is a symbolic link/);
+            assert.deepEqual(fs.readdirSync(folder), []);
+        });
+    });
+
+    it("switches, reverts and watches leave no temporary files beside the state file or in TMPDIR", () => {
+        const left = fs.readdirSync(edge.dir).filter((name) => /^server-state\.(new|previous)\./.test(name));
+        assert.deepEqual(left, []);
+        assert.deepEqual(fs.readdirSync(edge.tempDir), []);
+        assert.ok(fs.lstatSync(edge.stateFile).isFile());
     });
 
     it("rejects a bad TARGET_COLOUR and missing inputs without touching anything", async () => {

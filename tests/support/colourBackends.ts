@@ -1,10 +1,16 @@
 // Real HTTP servers standing in for a colour's Medusa server behind the edge: they answer GET and
 // POST with their colour in the body, delay a response when asked (`?delay=<ms>`), answer /health,
-// and can be told to fail their health check or to break every other path while /health stays 200.
+// and can be told to fail their health check, to break every other path while /health stays 200
+// (answering 500, or not answering at all), or be stopped like a process that died. They note when
+// HAProxy last checked them, so a test can kill one right after a check passed.
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type BackendMode = "healthy" | "failing-health" | "broken-app";
+/**
+ * healthy; failing-health: /health answers 503; broken-app: everything but /health answers 500;
+ * hanging-app: everything but /health is answered only after 30 s.
+ */
+export type BackendMode = "healthy" | "failing-health" | "broken-app" | "hanging-app";
 
 export interface BackendReply {
     colour: string;
@@ -16,6 +22,9 @@ export interface BackendReply {
 export class ColourBackend {
     mode: BackendMode = "healthy";
     requestsServed = 0;
+    /** performance.now() when the last /health answer went out. */
+    lastHealthCheckAt = 0;
+    private healthWaiters: (() => void)[] = [];
     private server?: http.Server;
     private readonly sockets = new Set<import("node:net").Socket>();
 
@@ -49,6 +58,17 @@ export class ColourBackend {
         return this.server !== undefined;
     }
 
+    /** Resolves right after the next /health answer has been sent (HAProxy's check passed, if healthy). */
+    nextHealthCheck(timeoutMs = 5000): Promise<void> {
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`${this.colour}: no health check within ${timeoutMs} ms`)), timeoutMs);
+            this.healthWaiters.push(() => {
+                clearTimeout(timer);
+                resolve();
+            });
+        });
+    }
+
     /** Stops listening and cuts every open connection, like a container that is gone. */
     async stop(): Promise<void> {
         const server = this.server;
@@ -69,7 +89,12 @@ export class ColourBackend {
             if (url.pathname === "/health") {
                 const healthy = this.mode !== "failing-health";
                 response.writeHead(healthy ? 200 : 503, { "content-type": "text/plain" });
-                response.end(healthy ? "ok" : "unhealthy");
+                response.end(healthy ? "ok" : "unhealthy", () => {
+                    this.lastHealthCheckAt = performance.now();
+                    const waiters = this.healthWaiters;
+                    this.healthWaiters = [];
+                    for (const wake of waiters) wake();
+                });
                 return;
             }
             if (this.mode === "broken-app") {
@@ -77,7 +102,7 @@ export class ColourBackend {
                 response.end("broken");
                 return;
             }
-            const delay = Math.min(Number(url.searchParams.get("delay") ?? 0) || 0, 10_000);
+            const delay = this.mode === "hanging-app" ? 30_000 : Math.min(Number(url.searchParams.get("delay") ?? 0) || 0, 10_000);
             const reply: BackendReply = {
                 colour: this.colour,
                 method: request.method ?? "",
@@ -89,7 +114,8 @@ export class ColourBackend {
                 response.writeHead(200, { "content-type": "application/json" });
                 response.end(JSON.stringify(reply));
             };
-            if (delay > 0) setTimeout(send, delay);
+            // unref: a hanging answer must not keep the test process alive once the server is stopped.
+            if (delay > 0) setTimeout(send, delay).unref();
             else send();
         });
     }

@@ -61,6 +61,8 @@ export class HaproxyEdge {
     readonly adminSocket: string;
     readonly stateFile: string;
     readonly logFile: string;
+    /** TMPDIR of the switch script's runs, so a test can see that it leaves nothing behind. */
+    readonly tempDir: string;
     readonly baseUrl: string;
     private child?: ChildProcess;
 
@@ -75,6 +77,8 @@ export class HaproxyEdge {
         this.adminSocket = path.join(dir, "admin.sock");
         this.stateFile = path.join(dir, "server-state");
         this.logFile = path.join(dir, "haproxy.log");
+        this.tempDir = path.join(dir, "tmp");
+        fs.mkdirSync(this.tempDir, { recursive: true });
         this.baseUrl = `http://127.0.0.1:${port}`;
         const config = renderHaproxyConfig({
             bindAddress: "127.0.0.1",
@@ -155,18 +159,23 @@ export class HaproxyEdge {
         }
     }
 
-    /** Runs host/traffic-switch.sh with dash against this edge; `terminateAfterMs` sends it SIGTERM. */
+    /**
+     * Runs host/traffic-switch.sh with dash against this edge; `terminateAfterMs` sends it SIGTERM.
+     * The post-switch watch is off unless `env` sets WATCH_SECONDS (the script's own default is 30 s).
+     */
     async runSwitch(target: string, env: Record<string, string> = {}, terminateAfterMs?: number): Promise<SwitchResult> {
         const startedAt = performance.now();
         const run = await runShellScript(SWITCH_SCRIPT, {
             env: {
                 PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+                TMPDIR: this.tempDir,
                 EDGE_ADMIN_SOCKET: this.adminSocket,
                 EDGE_STATE_FILE: this.stateFile,
                 TARGET_COLOUR: target,
                 VERIFY_URL: `${this.baseUrl}/health`,
                 VERIFY_TIMEOUT: "10",
                 HEALTH_WAIT_TIMEOUT: "3",
+                WATCH_SECONDS: "0",
                 ...env,
             },
             terminateAfterMs,
