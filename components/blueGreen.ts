@@ -93,7 +93,14 @@ export class BlueGreen extends pulumi.ComponentResource {
 
         const trafficSwitch = new TrafficSwitch(
             "switch",
-            { target: plan.live, host, edge, targetServerId: target.server.id, dependsOn: [target.server, target.migration] },
+            {
+                target: plan.live,
+                host,
+                edge,
+                targetServerId: target.server.id,
+                watch: { seconds: config.switchWatch.seconds, maxErrorRate: config.switchWatch.maxErrorRate },
+                dependsOn: [target.server, target.migration],
+            },
             parent,
         );
         target.addWorker([trafficSwitch]);

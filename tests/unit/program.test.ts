@@ -238,6 +238,19 @@ describe("DockerHost under Pulumi mocks", function () {
         assert.deepEqual(await triggersOf({ edgePort: { value: "9090", secret: false } }), base, "an unrelated setting does not re-apply daemon.json");
     });
 
+    it("the traffic switch watches the new colour for the configured window and error rate", async () => {
+        const createOf = async (overrides: RawConfig) => {
+            const run = await runProgram({ stack: "dev", config: stackConfig("dev", overrides), appRelease: "A" });
+            return String(run.named("traffic-switch").inputs.create).split(" sh -c ")[0];
+        };
+        const defaults = await createOf({});
+        assert.match(defaults, / WATCH_SECONDS='?30'?( |$)/);
+        assert.match(defaults, / WATCH_MAX_ERROR_RATE='?0\.05'?( |$)/);
+        const tuned = await createOf({ switchWatchSeconds: { value: "0", secret: false }, switchWatchMaxErrorRate: { value: "0.2", secret: false } });
+        assert.match(tuned, / WATCH_SECONDS='?0'?( |$)/, "0 turns the watch off");
+        assert.match(tuned, / WATCH_MAX_ERROR_RATE='?0\.2'?( |$)/);
+    });
+
     it("the builder runs on the configured BuildKit image, and a change of image recreates it", async () => {
         const builderOf = async (overrides: RawConfig) => {
             const config = stackConfig("dev", overrides);
