@@ -107,7 +107,7 @@ probe_module() {
     return 1
 }
 
-# The three pieces below have no release tag in their module path, so only a pseudo-version of the
+# The two pieces below have no release tag in their module path, so only a pseudo-version of the
 # release commit could pin them, and the proxy serves none (see versions.env and the README). The
 # script asks every time, so they are built as soon as a proxy serves them: a wrapper module with
 # the same shape as pulumi-cli/ is then all that is missing for the language host and command.
@@ -116,11 +116,37 @@ build_unserved_pieces() {
         not_built pulumi-language-nodejs "served, but no wrapper module for it is committed yet (tools/toolchain/)"
     probe_module "pulumi-resource-command v$COMMAND_PLUGIN_VERSION" github.com/pulumi/pulumi-command/provider "$COMMAND_PROVIDER_MODULE_VERSION" &&
         not_built "pulumi-resource-command v$COMMAND_PLUGIN_VERSION" "served, but no wrapper module for it is committed yet (tools/toolchain/)"
-    # Even when served, pulumi-docker replaces its Terraform upstream with a local folder and embeds
-    # a generated schema, so it needs more than a wrapper (README).
-    probe_module "pulumi-resource-docker v$DOCKER_PLUGIN_VERSION" github.com/pulumi/pulumi-docker/provider/v5 "$DOCKER_PROVIDER_MODULE_VERSION" &&
-        not_built "pulumi-resource-docker v$DOCKER_PLUGIN_VERSION" "served, but its upstream folder and embedded schema are not assembled by this script yet"
     return 0
+}
+
+# pulumi-resource-docker: pulumi-docker's own provider module is not served, so the plugin is built
+# from what is: the Terraform provider it bridges (copied from the module cache into the wrapper's
+# ./upstream, plus our shim package), Pulumi's terraform-plugin-sdk fork and the bridge. tfgen writes
+# the schema and bridge metadata the plugin embeds.
+build_docker_plugin() {
+    target="$KEYDIR/plugins/pulumi-resource-docker"
+    [ -x "$target" ] && [ "$REBUILD" = 0 ] && return 0
+    work="$KEYDIR/work/docker-provider"
+    log="$KEYDIR/logs/docker-provider.log"
+    rm -rf "$work" && cp -R "$TOOLCHAIN_DIR/docker-provider" "$work"
+    say "building pulumi-resource-docker v$DOCKER_PLUGIN_VERSION (bridged Terraform provider) ..."
+    began=$(date +%s)
+    upstream=$(cd "$work" && go mod download -json "github.com/kreuzwerker/terraform-provider-docker@$DOCKER_UPSTREAM_MODULE_VERSION" 2>>"$log" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -n "$upstream" ] || { not_built "pulumi-resource-docker v$DOCKER_PLUGIN_VERSION" "upstream module not served: $(tail -n 2 "$log" | tr '\n' ' ')"; return 1; }
+    cp -R "$upstream" "$work/upstream" && chmod -R u+w "$work/upstream"
+    mkdir -p "$work/upstream/shim" && cp "$work/shim.go.in" "$work/upstream/shim/shim.go"
+    generated="$work/cmd/pulumi-resource-docker"
+    ldflags="-X main.Version=$DOCKER_PLUGIN_VERSION"
+    if ! (cd "$work" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" go build -tags no_compose -trimpath -ldflags "$ldflags" -o "$work/tfgen" ./cmd/pulumi-tfgen-docker &&
+        cd "$generated" && "$work/tfgen" schema --skip-docs --skip-examples --out "$generated" &&
+        cd "$work" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" go build -tags no_compose -trimpath -ldflags "$ldflags" -o "$target.tmp" ./cmd/pulumi-resource-docker) >>"$log" 2>&1; then
+        rm -f "$target.tmp"
+        not_built "pulumi-resource-docker v$DOCKER_PLUGIN_VERSION" "build failed: $(tail -n 5 "$log" | tr '\n' ' ')"
+        return 1
+    fi
+    mv -f "$target.tmp" "$target"
+    say "built pulumi-resource-docker v$DOCKER_PLUGIN_VERSION in $(($(date +%s) - began)) s"
 }
 
 # The builder image: buildkitd as entrypoint, buildctl and Debian's runc on PATH, state in
@@ -258,6 +284,7 @@ ensure() {
         github.com/pulumi/pulumi-docker-build/provider/cmd/pulumi-resource-docker-build "$KEYDIR/plugins/pulumi-resource-docker-build" \
         "-X github.com/pulumi/pulumi-docker-build/provider.Version=$DOCKER_BUILD_PLUGIN_VERSION" || failed=1
     build_unserved_pieces
+    build_docker_plugin || failed=1
     build_tool "buildx v$BUILDX_VERSION" buildx github.com/docker/buildx/cmd/buildx "$KEYDIR/bin/docker-buildx" \
         "-X github.com/docker/buildx/version.Version=v$BUILDX_VERSION -X github.com/docker/buildx/version.Package=github.com/docker/buildx" || failed=1
     for tool in buildkitd buildctl; do
