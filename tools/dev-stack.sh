@@ -72,7 +72,7 @@ preflight_port() {
 }
 
 # The ports the dev stack publishes, as Pulumi.dev.yaml sets them.
-setting() { sed -n "s/^  medusa-deploy:$1: *//p" "Pulumi.${stack}.yaml"; }
+setting() { sed -n "s/^  medusa-deploy:$1: *//p" "Pulumi.${stack}.yaml" | sed 's/^["]//; s/["]$//'; }
 
 mkdir -p .pulumi-state
 preflight_pulumi

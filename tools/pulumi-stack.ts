@@ -18,11 +18,22 @@ async function main(): Promise<void> {
     const workspace = await LocalWorkspace.create({
         workDir,
         pulumiCommand,
-        // The project's index.ts, loaded in this process; its exports are the stack outputs.
-        program: async () => ({ ...(await import(programFile)) }),
+        program: () => runProgramModule(programFile),
     });
     const stack = await Stack.createOrSelect(command.stack, workspace);
     await run(stack, command);
+}
+
+/**
+ * Loads the program as Pulumi's Node.js runtime does: a module whose export is a function is called
+ * and its result is the stack's outputs (`export = main`); otherwise its exports are the outputs.
+ */
+async function runProgramModule(file: string): Promise<Record<string, unknown>> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const loaded: unknown = require(file);
+    const entry = typeof loaded === "function" ? loaded : (loaded as { default?: unknown }).default;
+    if (typeof entry === "function") return ((await (entry as () => unknown)()) ?? {}) as Record<string, unknown>;
+    return { ...(loaded as Record<string, unknown>) };
 }
 
 async function run(stack: Stack, command: StackCommand): Promise<void> {
