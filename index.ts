@@ -8,7 +8,7 @@ import { BlueGreen } from "./components/blueGreen";
 import { DockerHost } from "./components/dockerHost";
 import { LocalRegistry } from "./components/localRegistry";
 import { MedusaImage } from "./components/medusaImage";
-import { ownStackName, readStackOutputs } from "./components/stackOutputs";
+import { ownStackName, readStackOutputs, stackNameFromConfig } from "./components/stackOutputs";
 import { DeployConfig, parseDeployConfig } from "./lib/deployConfig";
 import { gitRelease } from "./lib/gitRelease";
 import { hostNames } from "./lib/hostNames";
@@ -77,8 +77,9 @@ interface WantedRelease {
 /** The release this deploy wants: the promotion source's, the app folder's, or the pinned one. */
 async function wantedRelease(config: DeployConfig, env: ProgramEnvironment): Promise<WantedRelease> {
     if (config.image.kind === "promote") {
-        const source = parsePreviousState(config.image.fromStack, await readStackOutputs("promotion-source", config.image.fromStack));
-        const promoted = resolvePromotion(config.image.fromStack, source, config.release);
+        const fromStack = stackNameFromConfig(config.image.fromStack);
+        const source = parsePreviousState(fromStack, await readStackOutputs("promotion-source", fromStack));
+        const promoted = resolvePromotion(fromStack, source, config.release);
         return { release: promoted.release, promoted };
     }
     const appPath = path.resolve(env.projectDir, config.image.appPath);

@@ -2,6 +2,7 @@
 // resource is declared. Secret outputs are unwrapped here and only used for planning.
 import * as pulumi from "@pulumi/pulumi";
 import { OUTPUT_NAMES } from "../lib/previousState";
+import { fullStackName } from "../lib/stackRef";
 
 export async function readStackOutputs(resourceName: string, stackName: string): Promise<Record<string, unknown>> {
     const reference = new pulumi.StackReference(resourceName, { name: stackName });
@@ -14,13 +15,22 @@ export async function readStackOutputs(resourceName: string, stackName: string):
     return outputs;
 }
 
-/** This stack, as a StackReference names it (a local file backend's organization is "organization"). */
-export function ownStackName(): string {
-    let organization = "organization";
+/** This stack's organization as the engine reports it (a local file backend's is "organization"). */
+export function ownOrganization(): string {
     try {
-        organization = pulumi.getOrganization() || organization;
+        return pulumi.getOrganization() || "organization";
     } catch {
         // Older engines and the local backend do not report one.
+        return "organization";
     }
-    return `${organization}/${pulumi.getProject()}/${pulumi.getStack()}`;
+}
+
+/** This stack, as a StackReference names it. */
+export function ownStackName(): string {
+    return `${ownOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+}
+
+/** `org/project/stack` of a stack named in config, short forms taken relative to this stack. */
+export function stackNameFromConfig(ref: string): string {
+    return fullStackName(ref, { organization: ownOrganization(), project: pulumi.getProject() });
 }

@@ -65,7 +65,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     { key: "npmrc", type: "string", secret: true, usedBy: "apps with private npm packages",
       description: "Content of an .npmrc passed to the build as a secret (never stored in a layer)." },
     { key: "promoteFrom", type: "string", usedBy: "prod",
-      description: "Stack whose verified image this stack deploys, `org/project/stack` (never this stack itself, nor a dev stack). A promoting stack never builds." },
+      description: "Stack whose verified image this stack deploys: `staging`, `project/staging` or `org/project/staging` (short forms take this stack's organization and project, so the file works on a file backend and on Pulumi Cloud; never this stack itself, nor a dev stack). A promoting stack never builds." },
     // Services
     { key: "databaseUrl", type: "string", secret: true, usedBy: "stacks with an external Postgres",
       description: "External Postgres URL. When unset, a Postgres container with a protected volume is run." },

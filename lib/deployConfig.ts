@@ -13,6 +13,7 @@ import { portProblems, PortUse } from "./portRules";
 import { JWT_LIKE, lineProblem, PASSWORD_LIKE, placeholderWeakness, sshPrivateKeyProblem, StrengthRule, weakness } from "./secretRules";
 import { SecretValue } from "./secretValue";
 import { corsProblems, hostOf, isLoopbackHost, originProblem } from "./urlRules";
+import { parseStackRef } from "./stackRef";
 
 /** A config value as Pulumi hands it over: text (objects as JSON) and whether it is a secret. */
 export interface RawSetting {
@@ -131,7 +132,6 @@ const SSH_HOST = /^ssh:\/\/([a-z_][a-z0-9_.-]*)@([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\
 const REPOSITORY = /^(?:[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 const TAGGED = /^(.+):([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/;
 const IMAGE_REF = /^[a-z0-9]([a-z0-9.:/_-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
-const STACK_REF = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const SIZE = /^\d+(\.\d+)?(B|KB|MB|GB|TB)$/;
 const LOG_SIZE = /^\d+[kmg]$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
@@ -341,8 +341,8 @@ function requiredSecret(r: Reader, key: string, devDefaults: boolean, why: strin
 
 /** The parts of a stack reference, filling in what a short form leaves out. */
 function stackRefParts(ref: string): { organization?: string; project: string; stack: string } {
-    const parts = ref.split("/");
-    return { organization: parts.length >= 3 ? parts[parts.length - 3] : undefined, project: parts.length >= 2 ? parts[parts.length - 2] : PROJECT_NAME, stack: parts[parts.length - 1] };
+    const parts = parseStackRef(ref) ?? { stack: ref.split("/").pop() ?? ref };
+    return { organization: parts.organization, project: parts.project ?? PROJECT_NAME, stack: parts.stack };
 }
 
 function checkPromoteFrom(r: Reader, ctx: ConfigContext, promoteFrom: string): void {
@@ -357,9 +357,11 @@ function checkPromoteFrom(r: Reader, ctx: ConfigContext, promoteFrom: string): v
         );
         return;
     }
-    if (!STACK_REF.test(promoteFrom)) {
-        const full = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(promoteFrom) ? `organization/${ref.project}/${ref.stack}` : example;
-        r.problem("promoteFrom", `must name a stack as \`org/project/stack\`, e.g. ${full} (a local backend's organization is "organization"), got "${promoteFrom}"`);
+    if (!parseStackRef(promoteFrom)) {
+        r.problem(
+            "promoteFrom",
+            `must name a stack as \`stack\`, \`project/stack\` or \`org/project/stack\` (letters, digits, . _ -; the short forms take this stack's organization and project, so one stack file works on a file backend and on Pulumi Cloud), e.g. staging, got "${promoteFrom}"`,
+        );
         return;
     }
     if (isDevStack(ref.stack) && !isDevStack(ctx.stack)) {

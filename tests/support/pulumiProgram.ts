@@ -33,6 +33,8 @@ export interface ProgramOptions {
     homeDir?: string;
     /** The user running pulumi. @default { uid: 1000, gid: 1000 } */
     user?: { uid: number; gid: number };
+    /** The organization the engine reports (a file backend's is "organization"). @default "organization" */
+    organization?: string;
 }
 
 const fakeDigest = (seed: string) => `sha256:${Buffer.from(seed).toString("hex").padEnd(64, "0").slice(0, 64)}`;
@@ -77,7 +79,7 @@ export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
         "medusa-deploy",
         options.stack,
         false,
-        "organization",
+        options.organization ?? "organization",
     );
     const { config, secretKeys } = namespaced(options.config);
     pulumi.runtime.setAllConfig(config, secretKeys);

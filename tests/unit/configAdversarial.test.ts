@@ -130,7 +130,7 @@ const cases: Case[] = [
     { name: "prod promotes from organization/medusa-deploy/prod", stack: "prod", key: "promoteFrom", change: (r) => (r.promoteFrom = plain("organization/medusa-deploy/prod")), says: /names this same stack.*organization\/medusa-deploy\/staging/ },
     { name: "prod promotes from itself in other capitals", stack: "prod", key: "promoteFrom", change: (r) => (r.promoteFrom = plain("acme/Medusa-Deploy/PROD")), says: /names this same stack.*Name the stack that builds and verifies/ },
     { name: "prod promotes from the dev stack", stack: "prod", key: "promoteFrom", change: (r) => (r.promoteFrom = plain("organization/medusa-deploy/dev")), says: /names the dev stack.*loopback registry.*e.g. organization\/medusa-deploy\/staging/ },
-    { name: "prod promotes from a bare stack name", stack: "prod", key: "promoteFrom", change: (r) => (r.promoteFrom = plain("staging")), says: /must name a stack as `org\/project\/stack`, e.g. organization\/medusa-deploy\/staging/ },
+    { name: "prod promotes from a name with spaces", stack: "prod", key: "promoteFrom", change: (r) => (r.promoteFrom = plain("my staging")), says: /must name a stack as `stack`, `project\/stack` or `org\/project\/stack`.*e\.g\. staging, got "my staging"/ },
 
     // The app folder, whether the release is pinned or not.
     { name: "appPath does not exist (release auto)", stack: "staging", key: "appPath", change: (r) => (r.appPath = plain("examples/medusa-shop")), says: /"examples\/medusa-shop" \(.*\) does not exist: set it to the folder of the Medusa app/ },

@@ -285,6 +285,15 @@ describe("promotion under Pulumi mocks", function () {
     this.timeout(30000);
     const stagingOutputs = { live: "blue", blue: { release: "A", image: `registry.example.com/shop/medusa:A@${digest("a")}` }, green: { release: "B", image: `registry.example.com/shop/medusa:B@${digest("b")}` } };
 
+    it("promoteFrom: staging reads the staging stack of prod's own organization, whichever backend", async () => {
+        const onCloud = await runProgram({ stack: "prod", organization: "acme", config: stackConfig("prod"), stackOutputs: { "acme/medusa-deploy/staging": stagingOutputs } });
+        assert.equal(onCloud.named("promotion-source").inputs.name, "acme/medusa-deploy/staging");
+        assert.equal(onCloud.outputs.live, "blue");
+        assert.deepEqual(onCloud.outputs.blue, { release: "A", image: stagingOutputs.blue.image, source: "acme/medusa-deploy/staging (A)" });
+        const onFiles = await runProgram({ stack: "prod", config: stackConfig("prod"), stackOutputs: { [STAGING]: stagingOutputs } });
+        assert.equal(onFiles.named("promotion-source").inputs.name, STAGING);
+    });
+
     it("prod takes the release and digest staging serves live, and declares no build", async () => {
         const run = await runProgram({ stack: "prod", config: stackConfig("prod"), stackOutputs: { [STAGING]: stagingOutputs } });
         assert.deepEqual(names(run, "docker-build:index:Image"), []);

@@ -43,7 +43,7 @@ describe("the stack files users copy", () => {
             return parseDeployConfig(raw, ctx(stack));
         };
         assert.equal(with_("staging").image.kind, "build");
-        assert.deepEqual(with_("prod").image, { kind: "promote", fromStack: "organization/medusa-deploy/staging" });
+        assert.deepEqual(with_("prod").image, { kind: "promote", fromStack: "staging" });
         assert.equal(with_("dev").host.kind, "local");
         assert.equal(with_("staging").host.kind, "ssh");
     });
