@@ -11,6 +11,7 @@ import { ColourSet } from "./colourSet";
 import { DockerHost } from "./dockerHost";
 import { Edge } from "./edge";
 import { TrafficSwitch } from "./trafficSwitch";
+import { WorkerHandover } from "./workerHandover";
 
 export interface BlueGreenArgs {
     config: DeployConfig;
@@ -103,7 +104,9 @@ export class BlueGreen extends pulumi.ComponentResource {
             },
             parent,
         );
-        target.addWorker([trafficSwitch]);
+        // Stop the other colour's worker once traffic has moved, then start the live colour's.
+        const handover = new WorkerHandover("worker-handover", { plan, names, host, targetServerId: target.server.id, after: [trafficSwitch] }, parent);
+        target.addWorker([trafficSwitch, handover], handover.generation);
         this.live = trafficSwitch.live;
 
         for (const colour of COLOURS) {

@@ -1,7 +1,8 @@
 // ColourSet: one colour's release: its image pulled by digest, the migration that must succeed
 // before its server starts, the server (created only once healthy), and, on the live colour only,
-// the worker. A colour this deploy does not replace is declared exactly as it runs, with changes to
-// its settings ignored: a deploy never touches the colour it is not deploying.
+// the worker, started only once the other colour's worker is stopped (WorkerHandover). A colour this
+// deploy does not replace is declared exactly as it runs, with changes to its settings ignored: a
+// deploy never touches the colour it is not deploying.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Colour } from "../lib/colour";
@@ -74,12 +75,26 @@ export class ColourSet extends pulumi.ComponentResource {
         this.registerOutputs({ release: this.release, image: this.imageRef });
     }
 
-    /** The worker runs on the live colour only; BlueGreen adds it after traffic has moved. */
-    addWorker(dependsOn: pulumi.Resource[]): docker.Container {
-        return this.container("worker", { MEDUSA_WORKER_MODE: "worker", DISABLE_MEDUSA_ADMIN: "true" }, dependsOn);
+    /**
+     * The worker runs on the live colour only; BlueGreen adds it after traffic has moved and the
+     * other colour's worker has stopped (`dependsOn`). `generation` (WorkerHandover.generation)
+     * replaces it whenever a new handover ran, so a worker stopped by an earlier handover never
+     * stays stopped in the state as "unchanged". A replacement removes the old container before it
+     * creates the new one, so even then two workers never overlap.
+     */
+    addWorker(dependsOn: pulumi.Resource[], generation: pulumi.Input<string>): docker.Container {
+        return this.container("worker", { MEDUSA_WORKER_MODE: "worker", DISABLE_MEDUSA_ADMIN: "true" }, dependsOn, {
+            replacementTrigger: generation,
+            deleteBeforeReplace: true,
+        });
     }
 
-    private container(role: "server" | "worker", roleEnv: Record<string, string>, dependsOn: pulumi.Resource[]): docker.Container {
+    private container(
+        role: "server" | "worker",
+        roleEnv: Record<string, string>,
+        dependsOn: pulumi.Resource[],
+        extraOpts: Pick<pulumi.CustomResourceOptions, "replacementTrigger" | "deleteBeforeReplace"> = {},
+    ): docker.Container {
         const { colour, names, host } = this.args;
         const fixedEnv = { ...roleEnv, PORT: String(MEDUSA_PORT), NODE_ENV: "production", MEDUSA_RELEASE: this.release, MEDUSA_COLOUR: colour };
         const envs = this.args.appEnv.apply((lines) => [...Object.entries(fixedEnv).map(([k, v]) => `${k}=${v}`), ...lines]);
@@ -119,6 +134,7 @@ export class ColourSet extends pulumi.ComponentResource {
                 ignoreChanges: this.args.deploying ? [] : SETTINGS_INPUTS,
                 // Creation waits for health; Pulumi's own 20-minute default must not cut it short.
                 customTimeouts: { create: `${Math.ceil(this.args.healthTimeoutSeconds / 60) + 5}m` },
+                ...extraOpts,
             },
         );
     }
