@@ -85,9 +85,13 @@ export class DockerHost extends pulumi.ComponentResource {
         const triggers = [contentHash(script), ...(run.triggers ?? [])];
         const secretOpts: pulumi.CustomResourceOptions = run.secretOutput ? { additionalSecretOutputs: ["stdout", "stderr"] } : {};
         const logging = run.secretOutput ? "none" : "stdoutAndStderr";
+        // The provider otherwise hands a re-run its previous stdout/stderr as PULUMI_COMMAND_STDOUT/
+        // _STDERR in the process environment; the scripts never need it, and it can hold output of
+        // a secret step.
+        const addPreviousOutputInEnv = false;
         const host = this.config.host;
         if (host.kind === "local") {
-            return new command.local.Command(name, { create, stdin: run.stdin, triggers, logging }, { ...opts, ...secretOpts });
+            return new command.local.Command(name, { create, stdin: run.stdin, triggers, logging, addPreviousOutputInEnv }, { ...opts, ...secretOpts });
         }
         return new command.remote.Command(
             name,
@@ -97,6 +101,7 @@ export class DockerHost extends pulumi.ComponentResource {
                 stdin: run.stdin,
                 triggers,
                 logging,
+                addPreviousOutputInEnv,
             },
             { ...opts, ...secretOpts },
         );
@@ -123,7 +128,11 @@ export class DockerHost extends pulumi.ComponentResource {
         };
         const resource = new command.local.Command(
             "buildkit-builder",
-            { create: renderHostInvocation({ script, name: "ensure-buildkit-builder", env, sudo: false }), triggers: [contentHash(script, JSON.stringify(env))] },
+            {
+                create: renderHostInvocation({ script, name: "ensure-buildkit-builder", env, sudo: false }),
+                triggers: [contentHash(script, JSON.stringify(env))],
+                addPreviousOutputInEnv: false,
+            },
             { parent: this, dependsOn: this.ready },
         );
         return { name: builderName, resource };

@@ -266,6 +266,15 @@ describe("DockerHost under Pulumi mocks", function () {
         assert.notDeepEqual(local.triggers, stock.triggers, "another image must recreate the builder");
     });
 
+    it("no host script gets its previous output back in its environment, local or over ssh", async () => {
+        for (const stack of ["dev", "staging"]) {
+            const run = await runProgram({ stack, config: stackConfig(stack, stack === "staging" ? release("A") : {}), appRelease: "A" });
+            const commands = run.resources.filter((r) => r.type === "command:remote:Command" || r.type === "command:local:Command");
+            assert.ok(commands.length >= 3, `${stack}: expected the host scripts`);
+            for (const c of commands) assert.equal(c.inputs.addPreviousOutputInEnv, false, `${stack}: ${c.name} would see PULUMI_COMMAND_STDOUT`);
+        }
+    });
+
     it("a local host runs its scripts without sudo and without ssh; a remote host through ssh with its key as a secret", async () => {
         const dev = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(dev, "command:remote:Command"), []);
