@@ -38,7 +38,7 @@ describe("the program under Pulumi mocks", function () {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(run, "docker:index/container:Container"), ["blue-server", "blue-worker", "edge", "postgres", "redis", "registry"]);
         assert.deepEqual(names(run, "docker-build:index:Image"), ["app", "base"]);
-        assert.deepEqual(names(run, "command:local:Command"), ["blue-migration", "buildkit-builder", "edge-config", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:local:Command"), ["blue-migration", "buildkit-builder", "edge-config", "stop-worker", "traffic-switch"]);
         assert.equal(run.outputs.live, "blue");
         assert.deepEqual(run.outputs.blue, { release: "A", image: `localhost:5000/medusa-store:A@${(run.outputs.blue as { image: string }).image.split("@")[1]}`, source: "built" });
         assert.equal(run.outputs.green, undefined);
@@ -70,7 +70,7 @@ describe("the program under Pulumi mocks", function () {
         }
     });
 
-    it("the switch waits for the target's health-gated server and its migration; the worker waits for the switch", async () => {
+    it("the switch waits for the target's health-gated server and its migration; the worker waits for the switch and the worker handover", async () => {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         const server = run.named("blue-server");
         assert.equal(server.inputs.wait, true);
@@ -80,7 +80,7 @@ describe("the program under Pulumi mocks", function () {
         const switchCommand = run.named("traffic-switch");
         const deps = await dependsOnNames(switchCommand);
         for (const needed of ["edge", "blue-server", "blue-migration"]) assert.ok(deps.includes(needed), `switch depends on ${needed}: ${deps}`);
-        assert.deepEqual(await dependsOnNames(run.named("blue-worker")), ["switch"]);
+        assert.deepEqual(await dependsOnNames(run.named("blue-worker")), ["switch", "worker-handover"]);
     });
 
     it("unchanged: the live release again builds nothing and keeps every colour as it runs", async () => {
@@ -214,7 +214,7 @@ describe("the program under Pulumi mocks", function () {
     it("staging: remote commands over ssh, the daemon settings applied first, builds on the host", async () => {
         const run = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         assert.deepEqual(names(run, "command:local:Command"), ["buildkit-builder"], "only the builder runs locally (buildx keeps metadata on the client)");
-        assert.deepEqual(names(run, "command:remote:Command"), ["blue-migration", "daemon-json", "edge-config", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:remote:Command"), ["blue-migration", "daemon-json", "edge-config", "stop-worker", "traffic-switch"]);
         const daemon = run.named("daemon-json");
         assert.match(String(await valueOf(daemon.inputs.create as pulumi.Input<string>)), /^sudo -n env DAEMON_JSON_DESIRED=/);
         const provider = run.named("host-docker");
