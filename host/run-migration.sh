@@ -9,6 +9,9 @@
 #   MIGRATION_COMMAND   Command run in the image, split on spaces into words (no quoting).
 #                       Default: "npx medusa db:migrate --execute-safe-links".
 #   MIGRATION_TIMEOUT   Seconds the container may run. Default: 600.
+#   MIGRATION_SECRET_KEYS  Space-separated names of environment lines whose values are secret, on
+#                       top of those named like one (*URL, *URI, *SECRET*, *PASSWORD*, *PASS,
+#                       *TOKEN*, *KEY*, *CREDENTIAL*).
 #   DOCKER_HOST         honoured by the docker CLI.
 # Stdin: the container's environment as env-file lines (KEY=value, one a line, no quoting: the value
 #   is everything after the first '='; '#' starts a comment line). It carries secrets such as
@@ -35,6 +38,11 @@
 # the exit N); 2 bad input or docker unreachable (nothing ran); 124 timed out.
 # Note: the values still reach the container's configuration in dockerd (as any -e would); the
 # container is removed (--rm) as soon as it ends.
+# Secrets in the output: a migration can print a secret (a driver error quoting DATABASE_URL), and
+# whatever this script prints ends up in Pulumi's logs and in the error of a failed deploy. Every
+# secret value (and the password inside a secret URL) is replaced by [secret] in the output before it
+# leaves the container's pipe. awk gets the values ahead of the output on the same pipe: never a
+# command line, an environment or a file on disk.
 
 set -u
 
@@ -93,6 +101,61 @@ if container_exists; then
     say "migration: removed leftover container $MIGRATION_NAME (was $state)"
 fi
 
+# ---- secrets in the output --------------------------------------------------------------------
+is_secret_key() {
+    case "$1" in
+        *URL | *URI | *SECRET* | *PASSWORD* | *PASS | *TOKEN* | *KEY* | *CREDENTIAL*) return 0 ;;
+    esac
+    for listed in ${MIGRATION_SECRET_KEYS:-}; do [ "$listed" = "$1" ] && return 0; done
+    return 1
+}
+
+# One value a line: each secret value, then the password of each secret URL (after the URL itself,
+# so the longer text is masked first). printf is a builtin: nothing here is a new process's argument.
+secret_values() {
+    printf '%s\n' "$ENV_LINES" | while IFS= read -r line; do
+        case "$line" in '' | '#'*) continue ;; esac
+        key=${line%%=*}
+        value=${line#*=}
+        is_secret_key "$key" || continue
+        printf '%s\n' "$value"
+    done
+    printf '%s\n' "$ENV_LINES" | while IFS= read -r line; do
+        key=${line%%=*}
+        value=${line#*=}
+        is_secret_key "$key" || continue
+        case "$value" in
+            *://*:*@*)
+                userinfo=${value#*://}
+                userinfo=${userinfo%%@*}
+                printf '%s\n' "${userinfo#*:}"
+                ;;
+        esac
+    done
+}
+
+# The stream is the secret values, one a line, then the line $MASK_END, then the container's output,
+# which is copied line by line with every secret value replaced by [secret]. (One pipe: the values
+# need no FIFO, file, argument or environment to reach awk.)
+MASK_END="--- end of masks $$ $(date +%s) ---"
+mask_secrets() {
+    awk -v end="$MASK_END" '
+        !started { if ($0 == end) started = 1; else if (length($0) >= 4) secret[++n] = $0; next }
+        {
+            line = $0
+            for (i = 1; i <= n; i++) {
+                out = ""
+                while ((at = index(line, secret[i])) > 0) {
+                    out = out substr(line, 1, at - 1) "[secret]"
+                    line = substr(line, at + length(secret[i]))
+                }
+                line = out line
+            }
+            print line
+            fflush()
+        }'
+}
+
 # ---- run ------------------------------------------------------------------------------------
 # Words of the command, split on spaces only, with globbing off so '*' reaches the container as is.
 set -f
@@ -128,20 +191,23 @@ fi
 say "migration: running '$MIGRATION_COMMAND' in $MIGRATION_NAME (image $MIGRATION_IMAGE, limit ${MIGRATION_TIMEOUT}s)"
 started=$(date +%s)
 RUNNING=yes
-# The environment reaches docker through a pipe made here: /dev/stdin can be opened again only when
-# it is a pipe or a file, and callers may hand this script a socket (Node's child_process does), for
-# which opening /dev/stdin fails with ENXIO. The container's output goes through tee so its tail can
-# be quoted on failure. The whole runs in the background so a SIGTERM to this script is handled at
-# once (a foreground pipeline would delay the trap until docker exits); an asynchronous list gets
-# /dev/null as stdin unless redirected, hence fd 3 carrying this script's stdin.
-exec 3<&0
+# The environment is read into this shell and reaches docker through a pipe made here: /dev/stdin
+# can be opened again only when it is a pipe or a file, and callers may hand this script a socket
+# (Node's child_process does), for which opening /dev/stdin fails with ENXIO. The container's output
+# goes through the secret mask, then tee so its tail can be quoted on failure. The whole runs in the
+# background so a SIGTERM to this script is handled at once (a foreground pipeline would delay the
+# trap until docker exits).
+ENV_LINES=$(cat)
 {
-    # shellcheck disable=SC2086
-    cat <&3 3<&- | $LIMITER docker "$@" 3<&- 2>&1
-    echo $? >"$WORK/status"
-} | tee "$WORK/output" &
+    secret_values
+    printf '%s\n' "$MASK_END"
+    {
+        # shellcheck disable=SC2086
+        printf '%s\n' "$ENV_LINES" | $LIMITER docker "$@" 2>&1
+        echo $? >"$WORK/status"
+    }
+} </dev/null | mask_secrets | tee "$WORK/output" &
 wait $!
-exec 3<&-
 ended=$(date +%s)
 elapsed=$((ended - started))
 status=$(cat "$WORK/status" 2>/dev/null || echo 1)

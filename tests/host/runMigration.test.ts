@@ -49,6 +49,13 @@ fail)
 sleep)
     sleep "$2"
     ;;
+leak)
+    password=\${DATABASE_URL#*://*:}
+    password=\${password%%@*}
+    echo "migrate: error: could not connect to $DATABASE_URL"
+    echo "migrate: authentication failed for password \"$password\" (NODE_ENV=$NODE_ENV)"
+    exit 3
+    ;;
 esac
 echo "migrate: done"
 `;
@@ -211,6 +218,19 @@ describe("host/run-migration.sh against a real dockerd", function () {
         assert.ok(!result.stdout.includes(SECRET) && !result.stderr.includes(SECRET));
     });
 
+    it("a migration that prints a secret has it masked in everything the script prints", async function () {
+        const password = /:\/\/[^:]+:([^@]+)@/.exec(SECRET)?.[1] ?? "";
+        assert.ok(password.length > 8);
+        const result = await runScript(scriptEnv({ MIGRATION_COMMAND: "/migrate leak" }), ENV_LINES);
+        assert.equal(result.status, 1, result.stdout + result.stderr);
+        const printed = result.stdout + result.stderr;
+        assert.match(printed, /could not connect to \[secret\]/);
+        assert.match(printed, /authentication failed for password "?\[secret\]"? \(NODE_ENV=production\)/, "only secret values are masked");
+        assert.ok(!printed.includes(SECRET) && !printed.includes(password), "the secret or its password reached the output");
+        assert.match(result.stderr, /last lines of its output:\n(.*\n)*.*could not connect to \[secret\]/);
+        assert.deepEqual(filesContaining("/tmp", password), [], "no file in /tmp holds the password");
+    });
+
     it("replaces a leftover container of the same name", async function () {
         const leftover = docker(["run", "-d", "--name", NAME, IMAGE, "/migrate", "sleep", "300"]);
         const result = await runScript(scriptEnv({ MIGRATION_COMMAND: "/migrate sleep 0" }), ENV_LINES);
@@ -236,7 +256,7 @@ describe("host/run-migration.sh against a real dockerd", function () {
         const bin = path.join(ROOT, "path-without-timeout");
         fs.rmSync(bin, { recursive: true, force: true });
         fs.mkdirSync(bin);
-        for (const tool of ["docker", "date", "mktemp", "rm", "cat", "tail", "sed", "tr", "sleep", "tee"]) {
+        for (const tool of ["docker", "date", "mktemp", "rm", "cat", "tail", "sed", "tr", "sleep", "tee", "awk"]) {
             const real = execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim();
             fs.symlinkSync(real, path.join(bin, tool));
         }
