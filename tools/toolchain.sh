@@ -200,6 +200,12 @@ install_toolchain() {
         PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI_SKIP_UPDATE_CHECK=1 "$versions_bin/pulumi" plugin install resource "$name" "$version" --file "$file" --reinstall >"$KEYDIR/logs/install-$name.log" 2>&1 ||
             die "pulumi plugin install resource $name $version failed: $(cat "$KEYDIR/logs/install-$name.log")"
     done
+    # No pulumi-resource-command can be built here: install the stand-in (tools/standin/command).
+    if [ ! -x "$KEYDIR/plugins/pulumi-resource-command" ]; then
+        PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI="$versions_bin/pulumi" PULUMI_SKIP_UPDATE_CHECK=1 \
+            sh "$ROOT/tools/standin/command/install.sh" >"$KEYDIR/logs/install-command-standin.log" 2>&1 ||
+            die "installing the command plugin stand-in failed: $(cat "$KEYDIR/logs/install-command-standin.log")"
+    fi
     mkdir -p "$CLI_PLUGIN_DIR"
     if [ -e "$CLI_PLUGIN_DIR/docker-buildx" ] && ! cmp -s "$CLI_PLUGIN_DIR/docker-buildx" "$KEYDIR/bin/docker-buildx"; then
         if ! grep -q "medusa-deploy toolchain" "$CLI_PLUGIN_DIR/.docker-buildx.origin" 2>/dev/null; then
@@ -247,7 +253,9 @@ check_toolchain() {
     [ "$buildx" = "v$BUILDX_VERSION" ] || say "docker-buildx in $CLI_PLUGIN_DIR is '${buildx:-absent}', pinned v$BUILDX_VERSION"
     bkd=$("$KEYDIR/bin/buildkitd" --version 2>/dev/null | awk '{print $3}')
     [ "$bkd" = "v$BUILDKIT_VERSION" ] || die "buildkitd reports '$bkd', expected v$BUILDKIT_VERSION"
-    say "pulumi $have; plugins:$(printf '%s' "$plugins" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s||"[]").map(p=>" "+p.name+"-"+p.version).join("")))'); buildx $buildx; buildkitd $bkd"
+    standin=""
+    grep -qs 'STAND-IN' "$PULUMI_HOME_DIR/plugins/resource-command-v$COMMAND_PLUGIN_VERSION/pulumi-resource-command" && standin=" (command is the stand-in in tools/standin/command)"
+    say "pulumi $have; plugins:$(printf '%s' "$plugins" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s||"[]").map(p=>" "+p.name+"-"+p.version).join("")))')$standin; buildx $buildx; buildkitd $bkd"
     if [ -n "$missing" ]; then
         say "missing resource plugins:$missing (not buildable from the Go module proxy here; see $KEYDIR/not-built.tsv and the README)"
         return 3
