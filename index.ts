@@ -2,6 +2,7 @@
 // Everything that can be wrong with the settings or the deploy record is found before the first
 // resource is declared.
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BlueGreen } from "./components/blueGreen";
@@ -25,6 +26,8 @@ interface ProgramEnvironment {
     projectDir: string;
     /** The release the app folder holds (`release: auto`); throws when it cannot tell. */
     appRelease(appPath: string): string;
+    /** Names the machine running pulumi and its buildx store, where builders are recorded. */
+    machine: string;
 }
 
 const realEnvironment: ProgramEnvironment = {
@@ -32,7 +35,14 @@ const realEnvironment: ProgramEnvironment = {
     user: { uid: os.userInfo().uid, gid: os.userInfo().gid },
     projectDir: __dirname,
     appRelease: gitRelease,
+    machine: deployingMachine(),
 };
+
+/** A short, stable id of this machine's buildx store (host name, user, BUILDX_CONFIG/DOCKER_CONFIG). */
+function deployingMachine(): string {
+    const store = process.env.BUILDX_CONFIG || path.join(process.env.DOCKER_CONFIG || path.join(os.homedir(), ".docker"), "buildx");
+    return createHash("sha256").update(`${os.hostname()}\n${os.userInfo().uid}\n${store}`).digest("hex").slice(0, 16);
+}
 
 async function main(env: ProgramEnvironment = realEnvironment) {
     const config = parseDeployConfig(readRawConfig(), { stack: pulumi.getStack(), homeDir: env.homeDir });
@@ -113,7 +123,7 @@ function declareImage(
         );
     }
     if (!deploysNewImage) return undefined;
-    const builder = host.ensureBuilder();
+    const builder = host.ensureBuilder({ release, machine: env.machine });
     const image = new MedusaImage("image", {
         source: config.image,
         release,

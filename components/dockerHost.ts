@@ -108,11 +108,13 @@ export class DockerHost extends pulumi.ComponentResource {
     }
 
     /**
-     * Creates (only if absent or its config changed) the named docker-container builder that
-     * docker-build uses, with a GC-bounded buildkitd.toml. buildx keeps builder metadata on the
-     * machine running pulumi, so this runs locally, pointed at the host.
+     * Makes sure the named docker-container builder that docker-build uses exists, with a GC-bounded
+     * buildkitd.toml. buildx keeps builder metadata on the machine running pulumi, so this runs
+     * locally, pointed at the host, and it runs for every build: its triggers hold the release being
+     * built and the deploying machine, so a deploy from another machine (a CI runner, a colleague's
+     * laptop) or of a new release runs the script again (it leaves an existing builder alone).
      */
-    ensureBuilder(): { name: string; resource: command.local.Command } {
+    ensureBuilder(build: { release: string; machine: string }): { name: string; resource: command.local.Command } {
         const builderName = hostNames(this.config.stack, this.config.hostStateDir).builder;
         const toml = renderBuildkitdToml({ keepStorage: this.config.daemon.buildkitKeepStorage });
         const script = hostScript("ensure-buildkit-builder");
@@ -130,7 +132,7 @@ export class DockerHost extends pulumi.ComponentResource {
             "buildkit-builder",
             {
                 create: renderHostInvocation({ script, name: "ensure-buildkit-builder", env, sudo: false }),
-                triggers: [contentHash(script, JSON.stringify(env))],
+                triggers: [contentHash(script, JSON.stringify(env)), build.release, build.machine],
                 addPreviousOutputInEnv: false,
             },
             { parent: this, dependsOn: this.ready },

@@ -251,6 +251,20 @@ describe("DockerHost under Pulumi mocks", function () {
         assert.match(tuned, / WATCH_MAX_ERROR_RATE='?0\.2'?( |$)/);
     });
 
+    it("the builder is ensured for every build and on every deploying machine, never on a deploy that builds nothing", async () => {
+        const builderTriggers = async (options: { appRelease: string; machine?: string; previous?: Record<string, unknown> }) => {
+            const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: options.appRelease, machine: options.machine, stackOutputs: options.previous ? { [DEV]: options.previous } : undefined });
+            return run.resources.find((r) => r.name === "buildkit-builder")?.inputs.triggers as string[] | undefined;
+        };
+        const first = await builderTriggers({ appRelease: "A" });
+        assert.ok(first);
+        assert.deepEqual(await builderTriggers({ appRelease: "A" }), first, "same build, same machine: the script does not run again");
+        assert.notDeepEqual(await builderTriggers({ appRelease: "A", machine: "ci-runner-7" }), first, "another machine has no builder of its own yet");
+        const previous = { live: "blue", blue: { release: "A", image: imageA } };
+        assert.notDeepEqual(await builderTriggers({ appRelease: "B", previous }), first, "a new release builds: the builder is checked first");
+        assert.equal(await builderTriggers({ appRelease: "A", previous }), undefined, "nothing to build, no builder");
+    });
+
     it("the builder runs on the configured BuildKit image, and a change of image recreates it", async () => {
         const builderOf = async (overrides: RawConfig) => {
             const config = stackConfig("dev", overrides);
