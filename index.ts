@@ -12,9 +12,10 @@ import { MedusaImage } from "./components/medusaImage";
 import { ownStackName, readStackOutputs, stackNameFromConfig } from "./components/stackOutputs";
 import { DeployConfig, parseDeployConfig } from "./lib/deployConfig";
 import { gitRelease } from "./lib/gitRelease";
-import { hostNames } from "./lib/hostNames";
+import { HostNames, hostNames } from "./lib/hostNames";
 import { registryHostOf } from "./lib/imageRef";
-import { parsePreviousState } from "./lib/previousState";
+import { DataVolume, parseRecordedVolumes, planDataVolumes, recordedVolumes as recordedDataVolumes } from "./lib/dataVolumes";
+import { OUTPUT_NAMES, parsePreviousState } from "./lib/previousState";
 import { PromotedImage, resolvePromotion } from "./lib/promotion";
 import { readRawConfig } from "./lib/pulumiConfigSource";
 import { describePlan, planRelease, ReleasePlan } from "./lib/releasePlan";
@@ -46,7 +47,9 @@ function deployingMachine(): string {
 
 async function main(env: ProgramEnvironment = realEnvironment) {
     const config = parseDeployConfig(readRawConfig(), { stack: pulumi.getStack(), homeDir: env.homeDir });
-    const previous = parsePreviousState(config.stack, await readStackOutputs("previous-deploy", ownStackName()));
+    const recorded = await readStackOutputs("previous-deploy", ownStackName());
+    const previous = parsePreviousState(config.stack, recorded);
+    const recordedVolumes = parseRecordedVolumes(config.stack, recorded[OUTPUT_NAMES.dataVolumes]);
     const wanted = await wantedRelease(config, env);
 
     const plan = planRelease(previous, wanted.release);
@@ -54,7 +57,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
 
     const names = hostNames(config.stack, config.hostStateDir);
     const host = new DockerHost("host", { config, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
-    const registry = config.localRegistry ? new LocalRegistry("local-registry", { names, port: config.localRegistry.port, provider: host.provider }) : undefined;
+    const registry = declareLocalRegistry(config, names, host, recordedVolumes);
     const newImage = declareImage(config, wanted, plan, host, registry, env);
 
     const deployment = new BlueGreen("shop", {
@@ -65,7 +68,12 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         newImage,
         newImageSource: wanted.promoted ? `${wanted.promoted.fromStack} (${wanted.promoted.release})` : "built",
         scriptUser: config.host.kind === "local" && !config.sudo && env.user.uid !== 0 ? env.user : undefined,
+        recordedVolumes,
     });
+    const volumes = planDataVolumes(
+        [...deployment.dataVolumes, ...(registry?.container ? (["registry-data"] as const) : [])],
+        recordedVolumes,
+    );
 
     return {
         live: deployment.live,
@@ -73,7 +81,18 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         green: deployment.deployed.green,
         rollbackRelease: deployment.live.apply(() => plan.rollbackRelease),
         url: config.edge.publicUrl,
+        dataVolumes: recordedDataVolumes(volumes),
     };
+}
+
+/**
+ * The dev stack's registry; or, once a stack stops running one, only its protected data volume
+ * (the images it holds are every release the stack can roll back to).
+ */
+function declareLocalRegistry(config: DeployConfig, names: HostNames, host: DockerHost, recorded: ReadonlySet<DataVolume>): LocalRegistry | undefined {
+    if (config.localRegistry) return new LocalRegistry("local-registry", { names, port: config.localRegistry.port, provider: host.provider });
+    if (recorded.has("registry-data")) return new LocalRegistry("local-registry", { names, port: 0, provider: host.provider, volumeOnly: true });
+    return undefined;
 }
 
 interface WantedRelease {
@@ -131,7 +150,7 @@ function declareImage(
         registryAuth: config.registryAuth,
         projectDir: env.projectDir,
         provider: host.buildProvider(),
-        dependsOn: [builder.resource, ...(registry ? [registry.container] : [])],
+        dependsOn: [builder.resource, ...(registry?.container ? [registry.container] : [])],
     });
     return image.ref;
 }

@@ -5,12 +5,18 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DeployConfig } from "../lib/deployConfig";
 import { HostNames } from "../lib/hostNames";
+import { DataVolume, keptVolumeNotice } from "../lib/dataVolumes";
 
 export interface BaseServicesArgs {
     services: DeployConfig["services"];
     names: HostNames;
     provider: docker.Provider;
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Data volumes an earlier deploy of this stack declared (lib/dataVolumes.ts): kept, volume only,
+     * when their service is now external. @default none
+     */
+    recordedVolumes?: ReadonlySet<DataVolume>;
 }
 
 export class BaseServices extends pulumi.ComponentResource {
@@ -21,6 +27,8 @@ export class BaseServices extends pulumi.ComponentResource {
     readonly redisUrl: pulumi.Output<string>;
     /** Containers a colour needs running before it migrates. */
     readonly ready: pulumi.Resource[] = [];
+    /** The data volumes declared (in use or kept). */
+    readonly volumes: DataVolume[] = [];
 
     constructor(name: string, args: BaseServicesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("medusa-deploy:index:BaseServices", name, {}, opts);
@@ -29,9 +37,11 @@ export class BaseServices extends pulumi.ComponentResource {
 
         this.network = new docker.Network("network", { name: names.network, driver: "bridge" }, childOpts);
 
+        const recorded = args.recordedVolumes ?? new Set<DataVolume>();
         const postgres = args.services.postgres;
         if (postgres.kind === "external") {
             this.databaseUrl = pulumi.secret(postgres.url.reveal());
+            if (recorded.has("postgres-data")) this.keepUnusedVolume("postgres-data", names.postgresVolume, provider);
         } else {
             const password = pulumi.secret(postgres.password.reveal());
             const volume = this.dataVolume("postgres-data", names.postgresVolume, provider);
@@ -60,6 +70,7 @@ export class BaseServices extends pulumi.ComponentResource {
         const redis = args.services.redis;
         if (redis.kind === "external") {
             this.redisUrl = pulumi.secret(redis.url.reveal());
+            if (recorded.has("redis-data")) this.keepUnusedVolume("redis-data", names.redisVolume, provider);
         } else {
             const volume = this.dataVolume("redis-data", names.redisVolume, provider);
             const image = new docker.RemoteImage("redis-image", { name: redis.image, keepLocally: true }, childOpts);
@@ -84,7 +95,14 @@ export class BaseServices extends pulumi.ComponentResource {
         this.registerOutputs({});
     }
 
-    private dataVolume(name: string, volumeName: string, provider: docker.Provider): docker.Volume {
+    private dataVolume(name: DataVolume, volumeName: string, provider: docker.Provider): docker.Volume {
+        this.volumes.push(name);
         return new docker.Volume(name, { name: volumeName }, { parent: this, provider, protect: true, retainOnDelete: true });
+    }
+
+    /** A volume whose service went external: still declared, so it is never deleted. */
+    private keepUnusedVolume(name: DataVolume, volumeName: string, provider: docker.Provider): void {
+        this.dataVolume(name, volumeName, provider);
+        pulumi.log.warn(keptVolumeNotice(name, volumeName), this);
     }
 }

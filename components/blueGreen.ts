@@ -12,6 +12,7 @@ import { DockerHost } from "./dockerHost";
 import { Edge } from "./edge";
 import { TrafficSwitch } from "./trafficSwitch";
 import { WorkerHandover } from "./workerHandover";
+import { DataVolume } from "../lib/dataVolumes";
 
 export interface BlueGreenArgs {
     config: DeployConfig;
@@ -24,6 +25,8 @@ export interface BlueGreenArgs {
     newImageSource: string;
     /** The user host scripts run as, when not root (local host without sudo). */
     scriptUser?: { uid: number; gid: number };
+    /** Data volumes earlier deploys declared (kept even when their service went external). */
+    recordedVolumes?: ReadonlySet<DataVolume>;
 }
 
 export interface DeployedColourOutput {
@@ -54,6 +57,8 @@ function appEnvLines(config: DeployConfig, services: BaseServices): pulumi.Outpu
 export class BlueGreen extends pulumi.ComponentResource {
     readonly colours: Partial<Record<Colour, ColourSet>> = {};
     readonly live: pulumi.Output<Colour>;
+    /** Data volumes of the base services declared by this deploy. */
+    readonly dataVolumes: DataVolume[];
     /** Per colour: release, image and its source, once the switch has succeeded. */
     readonly deployed: Partial<Record<Colour, pulumi.Output<DeployedColourOutput>>> = {};
 
@@ -62,7 +67,12 @@ export class BlueGreen extends pulumi.ComponentResource {
         const { config, plan, names, host } = args;
         const parent = { parent: this };
 
-        const services = new BaseServices("services", { services: config.services, names, provider: host.provider, dependsOn: host.ready }, parent);
+        const services = new BaseServices(
+            "services",
+            { services: config.services, names, provider: host.provider, dependsOn: host.ready, recordedVolumes: args.recordedVolumes },
+            parent,
+        );
+        this.dataVolumes = services.volumes;
         const appEnv = appEnvLines(config, services);
 
         for (const colour of COLOURS) {

@@ -2,6 +2,7 @@
 // the BuildKit registry cache, so the dev stack exercises the same image path as staging.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { keptVolumeNotice } from "../lib/dataVolumes";
 import { HostNames } from "../lib/hostNames";
 
 export interface LocalRegistryArgs {
@@ -11,10 +12,16 @@ export interface LocalRegistryArgs {
     /** @default "registry:2" */
     image?: string;
     provider: docker.Provider;
+    /**
+     * The stack no longer runs a registry but an earlier deploy did: declare only its protected
+     * data volume, so the images it holds are never deleted. @default false
+     */
+    volumeOnly?: boolean;
 }
 
 export class LocalRegistry extends pulumi.ComponentResource {
-    readonly container: docker.Container;
+    /** Undefined in volume-only mode. */
+    readonly container?: docker.Container;
     /** `localhost:<port>` */
     readonly address: string;
 
@@ -23,6 +30,12 @@ export class LocalRegistry extends pulumi.ComponentResource {
         const provider = args.provider;
         // The registry's data is every image the dev stack can roll back to: keep it.
         const volume = new docker.Volume("registry-data", { name: args.names.registryVolume }, { parent: this, provider, protect: true, retainOnDelete: true });
+        this.address = `localhost:${args.port}`;
+        if (args.volumeOnly) {
+            pulumi.log.warn(keptVolumeNotice("registry-data", args.names.registryVolume), this);
+            this.registerOutputs({});
+            return;
+        }
         const image = new docker.RemoteImage("registry-image", { name: args.image ?? "registry:2", keepLocally: true }, { parent: this, provider });
         this.container = new docker.Container(
             "registry",
@@ -36,7 +49,6 @@ export class LocalRegistry extends pulumi.ComponentResource {
             },
             { parent: this, provider },
         );
-        this.address = `localhost:${args.port}`;
         this.registerOutputs({});
     }
 }

@@ -12,6 +12,7 @@ export const OUTPUT_NAMES = {
     green: "green",
     rollbackRelease: "rollbackRelease",
     url: "url",
+    dataVolumes: "dataVolumes",
 } as const;
 
 const DIGEST_PINNED = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
