@@ -323,11 +323,16 @@ describe("host/ensure-buildkit-builder.sh (without buildx)", function () {
     });
 
     it("names what to install when docker buildx is missing, and changes nothing", function () {
-        const buildxWorks = spawnSync("docker", ["buildx", "version"], { stdio: "ignore" }).status === 0;
-        requireReal(this, "a docker CLI without buildx", !buildxWorks, "docker buildx is installed here, so its absence cannot be shown for real");
+        // A docker config folder of its own has no cli-plugins/, so the real docker CLI has no buildx
+        // (the toolchain installs ours in ~/.docker/cli-plugins) unless one is installed system-wide.
+        const dockerConfig = path.join(ROOT, "docker-config-without-plugins");
+        fs.mkdirSync(dockerConfig, { recursive: true });
+        const buildxWorks = spawnSync("docker", ["buildx", "version"], { stdio: "ignore", env: { ...process.env, DOCKER_CONFIG: dockerConfig } }).status === 0;
+        requireReal(this, "a docker CLI without buildx", !buildxWorks, "docker buildx is installed system-wide here, so its absence cannot be shown for real");
         const stateDir = path.join(ROOT, "builder-state");
         const run = runBuilderScript({
             PATH: process.env.PATH ?? "",
+            DOCKER_CONFIG: dockerConfig,
             BUILDER_NAME: "medusa-test",
             BUILDKITD_TOML: toml,
             BUILDER_STATE_DIR: stateDir,

@@ -14,7 +14,7 @@ function devStack(action: string, env: NodeJS.ProcessEnv) {
 }
 
 function devEdgePort(): number {
-    return Number(/^ {2}medusa-deploy:edgePort: (\d+)$/m.exec(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8"))?.[1]);
+    return Number(/^ {2}medusa-deploy:edgePort: "?(\d+)"?$/m.exec(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8"))?.[1]);
 }
 
 describe("dev stack preflight (tools/dev-stack.sh)", function () {
