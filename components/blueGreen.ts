@@ -110,7 +110,8 @@ export class BlueGreen extends pulumi.ComponentResource {
                 edge,
                 targetServerId: target.server.id,
                 watch: { seconds: config.switchWatch.seconds, maxErrorRate: config.switchWatch.maxErrorRate },
-                dependsOn: [target.server, target.migration],
+                // The server's health gate, not the server alone: Docker must call it healthy first.
+                dependsOn: [target.healthGate, target.migration],
             },
             parent,
         );

@@ -1,11 +1,12 @@
 // ColourSet: one colour's release: its image pulled by digest, the migration that must succeed
-// before its server starts, the server (created only once healthy), and, on the live colour only,
-// the worker, started only once the other colour's worker is stopped (WorkerHandover). A colour this
-// deploy does not replace is declared exactly as it runs, with changes to its settings ignored: a
-// deploy never touches the colour it is not deploying.
+// before its server starts, the server, the health gate (host/health-gate.sh) that the traffic switch
+// waits for, and, on the live colour only, the worker, started only once the other colour's worker is
+// stopped (WorkerHandover). A colour this deploy does not replace is declared exactly as it runs,
+// with changes to its settings ignored: a deploy never touches the colour it is not deploying.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Colour } from "../lib/colour";
+import { healthGateCommandTimeout, healthGateEnv } from "../lib/healthGate";
 import { HostNames, MEDUSA_PORT } from "../lib/hostNames";
 import { DockerHost } from "./dockerHost";
 
@@ -32,9 +33,22 @@ export interface ColourSetArgs {
  */
 export const SETTINGS_INPUTS = ["envs", "healthcheck", "restart", "wait", "waitTimeout", "labels", "init", "networksAdvanced", "destroyGraceSeconds", "user", "command", "entrypoints"];
 
+/**
+ * Inputs of a kept colour's host commands (migration, health gate) that come from the program or the
+ * stack's settings: a new script text, env or connection must not run them again on the colour that
+ * serves traffic (a changed `create`, `stdin` or `connection` runs a command again, a changed
+ * `triggers` entry replaces it).
+ */
+export const KEPT_COMMAND_INPUTS = ["create", "stdin", "triggers", "connection"];
+
 export class ColourSet extends pulumi.ComponentResource {
     readonly server: docker.Container;
     readonly migration: pulumi.Resource;
+    /**
+     * Succeeds once Docker calls the server healthy; fails at once when it turns unhealthy, exits or
+     * crash-loops. The traffic switch depends on it.
+     */
+    readonly healthGate: pulumi.Resource;
     readonly image: docker.RemoteImage;
     readonly colour: Colour;
     readonly release: string;
@@ -50,6 +64,10 @@ export class ColourSet extends pulumi.ComponentResource {
         const { names, host, colour } = args;
         const provider = host.provider;
 
+        // The colour's env lines: the migration's environment, and the health gate's secret values to
+        // mask in the server log it quotes. Secret: on stdin only, never on a command line.
+        const stdin = args.appEnv.apply((lines) => lines.join("\n") + "\n");
+
         this.image = new docker.RemoteImage(`${colour}-image`, { name: args.image, keepLocally: true }, { parent: this, provider, dependsOn: args.dependsOn });
 
         // The migration runs through the host's docker CLI (a failed run fails `up` and is retried by
@@ -64,15 +82,45 @@ export class ColourSet extends pulumi.ComponentResource {
                     MIGRATION_NETWORK: names.network,
                     MIGRATION_COMMAND: "medusa db:migrate --execute-safe-links",
                 },
-                stdin: args.appEnv.apply((lines) => lines.join("\n") + "\n"),
+                stdin,
                 triggers: [this.imageRef],
                 secretOutput: true,
             },
-            { parent: this, dependsOn: [this.image, args.network, ...asResources(args.dependsOn)], ignoreChanges: args.deploying ? [] : ["create", "stdin", "triggers", "connection"] },
+            { parent: this, dependsOn: [this.image, args.network, ...asResources(args.dependsOn)], ignoreChanges: args.deploying ? [] : KEPT_COMMAND_INPUTS },
         );
 
         this.server = this.container("server", { MEDUSA_WORKER_MODE: "server" }, [this.migration]);
+        this.healthGate = this.gate(stdin);
         this.registerOutputs({ release: this.release, image: this.imageRef });
+    }
+
+    /**
+     * The health gate: host/health-gate.sh polls Docker's health status of the server just created
+     * and fails as soon as Docker says unhealthy (or the process exits or crash-loops), quoting the
+     * tail of its log with the secret values masked. Its triggers hold the server's id, so a new
+     * server is gated again; a failed gate leaves no state (a failed command create records
+     * nothing), so the next `up` runs it again even when the server itself is unchanged. A kept
+     * colour's gate is declared exactly as the deploy that created it left it (KEPT_COMMAND_INPUTS):
+     * it never runs again on an unchanged deploy.
+     */
+    private gate(stdin: pulumi.Output<string>): pulumi.Resource {
+        const { colour, names, host } = this.args;
+        return host.runScript(
+            `${colour}-health-gate`,
+            {
+                script: "health-gate",
+                env: { ...healthGateEnv({ container: names.server(colour), timeoutSeconds: this.args.healthTimeoutSeconds }), GATE_CONTAINER_ID: this.server.id },
+                stdin,
+                triggers: [this.server.id],
+            },
+            {
+                parent: this,
+                dependsOn: [this.server],
+                ignoreChanges: this.args.deploying ? [] : KEPT_COMMAND_INPUTS,
+                // The script stops at healthTimeoutSeconds; Pulumi's limit is only a backstop.
+                customTimeouts: { create: healthGateCommandTimeout(this.args.healthTimeoutSeconds), update: healthGateCommandTimeout(this.args.healthTimeoutSeconds) },
+            },
+        );
     }
 
     /**
@@ -114,8 +162,8 @@ export class ColourSet extends pulumi.ComponentResource {
                     { label: "medusa-deploy.release", value: this.release },
                     { label: "medusa-deploy.role", value: role },
                 ],
-                // Creation completes only when Docker reports the container healthy: this is the gate
-                // the traffic switch waits for.
+                // Docker's health check, which the health gate (host/health-gate.sh) reads; HAProxy
+                // checks the same endpoint.
                 healthcheck: {
                     tests: ["CMD", "node", "-e", `fetch('http://127.0.0.1:${MEDUSA_PORT}/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
                     interval: "5s",
@@ -123,8 +171,12 @@ export class ColourSet extends pulumi.ComponentResource {
                     startPeriod: "60s",
                     retries: 3,
                 },
-                wait: role === "server",
-                waitTimeout: this.args.healthTimeoutSeconds,
+                // Not the provider's wait: it ends only on "healthy", so an unhealthy or crashed server
+                // costs the whole waitTimeout, and on a timeout the container is already in the state,
+                // so the next `up` with the same inputs does not wait again and the gate is lost. A
+                // short waitTimeout would only add a failure that gates nothing. The health gate
+                // command does it instead (see gate()).
+                wait: false,
                 destroyGraceSeconds: 30,
             },
             {
@@ -132,8 +184,6 @@ export class ColourSet extends pulumi.ComponentResource {
                 provider: host.provider,
                 dependsOn,
                 ignoreChanges: this.args.deploying ? [] : SETTINGS_INPUTS,
-                // Creation waits for health; Pulumi's own 20-minute default must not cut it short.
-                customTimeouts: { create: `${Math.ceil(this.args.healthTimeoutSeconds / 60) + 5}m` },
                 ...extraOpts,
             },
         );
