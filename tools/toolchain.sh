@@ -42,7 +42,7 @@ die() { printf 'toolchain: error: %s\n' "$*" >&2; exit 1; }
 toolchain_key() {
     {
         cat "$TOOLCHAIN_DIR/versions.env"
-        find "$TOOLCHAIN_DIR" -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) | LC_ALL=C sort | xargs cat
+        find "$TOOLCHAIN_DIR" -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.in' \) | LC_ALL=C sort | xargs cat
         go env GOVERSION GOARCH
     } | sha256sum | cut -c1-16
 }
