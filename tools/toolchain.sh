@@ -303,6 +303,12 @@ ensure() {
     [ "$failed" = 0 ] || die "some pieces failed to build; logs in $KEYDIR/logs"
     rm -rf "$KEYDIR/work"
     date -u +%Y-%m-%dT%H:%M:%SZ >"$KEYDIR/complete"
+    # Keep this build and the one before it (a branch with other pins); older keys are rebuildable.
+    # shellcheck disable=SC2012
+    ls -1t "$CACHE_ROOT" | tail -n +3 | while read -r old; do
+        case "$old" in *[!0-9a-f]*) continue ;; esac
+        [ "$CACHE_ROOT/$old" != "$KEYDIR" ] && rm -rf "${CACHE_ROOT:?}/$old"
+    done
     say "toolchain built in $(($(date +%s) - started)) s ($(du -sh "$KEYDIR" | cut -f1))"
     install_toolchain
 }
