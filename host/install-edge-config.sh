@@ -78,6 +78,7 @@ EDGE_LOCK_FILE=${EDGE_LOCK_FILE:-$CONFIG.lock}
 case "$EDGE_LOCK_TIMEOUT" in
     '' | *[!0-9]*) die 2 "EDGE_LOCK_TIMEOUT must be a whole number of seconds, got '$EDGE_LOCK_TIMEOUT'; nothing changed" ;;
 esac
+# shellcheck disable=SC2209 # "mkdir" is the method's name, not a command to run
 case "$EDGE_LOCK_METHOD" in
     auto) if command -v flock >/dev/null 2>&1; then EDGE_LOCK_METHOD=flock; else EDGE_LOCK_METHOD=mkdir; fi ;;
     flock) command -v flock >/dev/null 2>&1 || die 2 "EDGE_LOCK_METHOD=flock but flock is not installed; nothing changed" ;;
