@@ -54,6 +54,11 @@ function appEnvLines(config: DeployConfig, services: BaseServices): pulumi.Outpu
     );
 }
 
+/** The appSecretEnv names (not values), so host scripts can mask those values in their output. */
+function secretEnvNames(config: DeployConfig): string[] {
+    return config.app.secretEnv ? Object.keys(JSON.parse(config.app.secretEnv.reveal()) as Record<string, unknown>).sort() : [];
+}
+
 export class BlueGreen extends pulumi.ComponentResource {
     readonly colours: Partial<Record<Colour, ColourSet>> = {};
     readonly live: pulumi.Output<Colour>;
@@ -91,6 +96,7 @@ export class BlueGreen extends pulumi.ComponentResource {
                     host,
                     network: services.network,
                     appEnv,
+                    secretEnvNames: secretEnvNames(config),
                     healthTimeoutSeconds: config.app.healthTimeoutSeconds,
                     dependsOn: [...services.ready, ...host.ready],
                 },

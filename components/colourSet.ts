@@ -22,6 +22,11 @@ export interface ColourSetArgs {
     network: docker.Network;
     /** Medusa env shared by server, worker and migration: NAME=value lines (secret). */
     appEnv: pulumi.Output<string[]>;
+    /**
+     * Names (never values) of env lines that are secret although not named like one (the
+     * appSecretEnv entries): the migration and health gate mask their values in what they print.
+     */
+    secretEnvNames?: string[];
     healthTimeoutSeconds: number;
     dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -81,6 +86,7 @@ export class ColourSet extends pulumi.ComponentResource {
                     MIGRATION_NAME: names.migration(colour),
                     MIGRATION_NETWORK: names.network,
                     MIGRATION_COMMAND: "medusa db:migrate --execute-safe-links",
+                    MIGRATION_SECRET_KEYS: (this.args.secretEnvNames ?? []).join(" "),
                 },
                 stdin,
                 triggers: [this.imageRef],
@@ -109,7 +115,7 @@ export class ColourSet extends pulumi.ComponentResource {
             `${colour}-health-gate`,
             {
                 script: "health-gate",
-                env: { ...healthGateEnv({ container: names.server(colour), timeoutSeconds: this.args.healthTimeoutSeconds }), GATE_CONTAINER_ID: this.server.id },
+                env: { ...healthGateEnv({ container: names.server(colour), timeoutSeconds: this.args.healthTimeoutSeconds }), GATE_CONTAINER_ID: this.server.id, GATE_SECRET_KEYS: (this.args.secretEnvNames ?? []).join(" ") },
                 stdin,
                 triggers: [this.server.id],
             },

@@ -38,7 +38,7 @@ describe("the program under Pulumi mocks", function () {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(run, "docker:index/container:Container"), ["blue-server", "blue-worker", "edge", "postgres", "redis", "registry"]);
         assert.deepEqual(names(run, "docker-build:index:Image"), ["app", "base"]);
-        assert.deepEqual(names(run, "command:local:Command"), ["blue-migration", "buildkit-builder", "edge-config", "stop-worker", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:local:Command"), ["blue-health-gate", "blue-migration", "buildkit-builder", "edge-config", "stop-worker", "traffic-switch"]);
         assert.equal(run.outputs.live, "blue");
         assert.deepEqual(run.outputs.blue, { release: "A", image: `localhost:5000/medusa-store:A@${(run.outputs.blue as { image: string }).image.split("@")[1]}`, source: "built" });
         assert.equal(run.outputs.green, undefined);
@@ -70,16 +70,16 @@ describe("the program under Pulumi mocks", function () {
         }
     });
 
-    it("the switch waits for the target's health-gated server and its migration; the worker waits for the switch and the worker handover", async () => {
+    it("the switch waits for the target's health gate and its migration; the worker waits for the switch and the worker handover", async () => {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         const server = run.named("blue-server");
-        assert.equal(server.inputs.wait, true);
-        assert.equal(server.inputs.waitTimeout, 300);
-        assert.deepEqual(server.opts.customTimeouts, { create: "10m" }, "Pulumi waits at least as long as the health gate");
+        assert.equal(server.inputs.wait, false, "the health gate command gates, not the provider's wait");
+        assert.equal(server.inputs.waitTimeout, undefined);
+        assert.equal(server.opts.customTimeouts, undefined);
         assert.deepEqual(await dependsOnNames(server), ["blue-migration"]);
         const switchCommand = run.named("traffic-switch");
         const deps = await dependsOnNames(switchCommand);
-        for (const needed of ["edge", "blue-server", "blue-migration"]) assert.ok(deps.includes(needed), `switch depends on ${needed}: ${deps}`);
+        for (const needed of ["edge", "blue-health-gate", "blue-migration"]) assert.ok(deps.includes(needed), `switch depends on ${needed}: ${deps}`);
         assert.deepEqual(await dependsOnNames(run.named("blue-worker")), ["switch", "worker-handover"]);
     });
 
@@ -214,7 +214,7 @@ describe("the program under Pulumi mocks", function () {
     it("staging: remote commands over ssh, the daemon settings applied first, builds on the host", async () => {
         const run = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         assert.deepEqual(names(run, "command:local:Command"), ["buildkit-builder"], "only the builder runs locally (buildx keeps metadata on the client)");
-        assert.deepEqual(names(run, "command:remote:Command"), ["blue-migration", "daemon-json", "edge-config", "stop-worker", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:remote:Command"), ["blue-health-gate", "blue-migration", "daemon-json", "edge-config", "stop-worker", "traffic-switch"]);
         const daemon = run.named("daemon-json");
         assert.match(String(await valueOf(daemon.inputs.create as pulumi.Input<string>)), /^sudo -n env DAEMON_JSON_DESIRED=/);
         const provider = run.named("host-docker");
@@ -278,6 +278,16 @@ describe("DockerHost under Pulumi mocks", function () {
         const local = await builderOf({ buildkitImage: { value: "medusa-deploy/buildkit:v0.31.0", secret: false } });
         assert.match(assignments(local.create), / BUILDKIT_IMAGE='?medusa-deploy\/buildkit:v0\.31\.0'? /);
         assert.notDeepEqual(local.triggers, stock.triggers, "another image must recreate the builder");
+    });
+
+    it("the migration and the health gate mask appSecretEnv values too: they get the names, never the values", async () => {
+        const secretEnv = { value: JSON.stringify({ SENTRY_DSN: "https://k3y9xQ2@sentry.example/7", PAYMENT_WEBHOOK: "whsec_9fT2xLq8Rz" }), secret: true };
+        const run = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), appSecretEnv: secretEnv }), appRelease: "A" });
+        for (const [command, variable] of [["blue-migration", "MIGRATION_SECRET_KEYS"], ["blue-health-gate", "GATE_SECRET_KEYS"]]) {
+            const create = String(await valueOf(run.named(command).inputs.create as pulumi.Input<string>)).split(" sh -c ")[0];
+            assert.match(create, new RegExp(`${variable}='PAYMENT_WEBHOOK SENTRY_DSN'`));
+            assert.doesNotMatch(create, /k3y9xQ2|whsec_9fT2xLq8Rz/);
+        }
     });
 
     it("no host script gets its previous output back in its environment, local or over ssh", async () => {
