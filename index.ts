@@ -9,6 +9,7 @@ import { BlueGreen } from "./components/blueGreen";
 import { DockerHost } from "./components/dockerHost";
 import { LocalRegistry } from "./components/localRegistry";
 import { MedusaImage } from "./components/medusaImage";
+import { ReleaseImagePrune } from "./components/releaseImagePrune";
 import { ownStackName, readStackOutputs, stackNameFromConfig } from "./components/stackOutputs";
 import { DeployConfig, parseDeployConfig } from "./lib/deployConfig";
 import { gitRelease } from "./lib/gitRelease";
@@ -70,6 +71,8 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         scriptUser: config.host.kind === "local" && !config.sudo && env.user.uid !== 0 ? env.user : undefined,
         recordedVolumes,
     });
+    // Once traffic has moved: the host keeps the colours' release images, not every release ever deployed.
+    new ReleaseImagePrune("release-images", { host, plan, deployment });
     const volumes = planDataVolumes(
         [...deployment.dataVolumes, ...(registry?.container ? (["registry-data"] as const) : [])],
         recordedVolumes,
