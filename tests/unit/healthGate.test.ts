@@ -62,6 +62,7 @@ describe("the health gate under Pulumi mocks", function () {
             GATE_CONTAINER: "medusa-dev-blue-server",
             GATE_CONTAINER_ID: "blue-server-id",
             GATE_LOG_LINES: String(GATE_LOG_LINES),
+            GATE_SECRET_KEYS: "",
             GATE_TIMEOUT: "300",
         });
         assert.deepEqual(await dependsOnNames(gate), ["blue-server"]);
@@ -153,7 +154,7 @@ describe("the health gate under Pulumi mocks", function () {
         const staging = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         const gate = staging.named("blue-health-gate");
         assert.equal(gate.type, "command:remote:Command");
-        assert.match(String(gate.inputs.create), /^env GATE_CONTAINER='medusa-staging-blue-server' GATE_CONTAINER_ID='blue-server-id' GATE_LOG_LINES='?40'? GATE_TIMEOUT='?300'? sh -c /);
+        assert.match(String(gate.inputs.create), /^env GATE_CONTAINER='medusa-staging-blue-server' GATE_CONTAINER_ID='blue-server-id' GATE_LOG_LINES='?40'? GATE_SECRET_KEYS='' GATE_TIMEOUT='?300'? sh -c /);
         assert.ok(isWrappedSecret(gate.inputs.connection), "the ssh connection (with the private key) is a secret");
         assert.ok(isWrappedSecret(gate.inputs.stdin));
         assert.ok((await dependsOnNames(staging.named("traffic-switch"))).includes("blue-health-gate"));
