@@ -19,6 +19,7 @@ import { DataVolume, parseRecordedVolumes, planDataVolumes, recordedVolumes as r
 import { OUTPUT_NAMES, parsePreviousState } from "./lib/previousState";
 import { PromotedImage, resolvePromotion } from "./lib/promotion";
 import { readRawConfig } from "./lib/pulumiConfigSource";
+import { ALLOW_RESTART_VARIABLE, parseAllowedRestarts, parseRecordedServices, refuseUnannouncedRestarts, restartsOf, serviceSettings } from "./lib/serviceRestarts";
 import { describePlan, planRelease, ReleasePlan } from "./lib/releasePlan";
 
 interface ProgramEnvironment {
@@ -30,6 +31,8 @@ interface ProgramEnvironment {
     appRelease(appPath: string): string;
     /** Names the machine running pulumi and its buildx store, where builders are recorded. */
     machine: string;
+    /** MEDUSA_DEPLOY_ALLOW_RESTART of this run: services this one deploy may restart. */
+    allowRestart?: string;
 }
 
 const realEnvironment: ProgramEnvironment = {
@@ -38,6 +41,7 @@ const realEnvironment: ProgramEnvironment = {
     projectDir: __dirname,
     appRelease: gitRelease,
     machine: deployingMachine(),
+    allowRestart: process.env[ALLOW_RESTART_VARIABLE],
 };
 
 /** A short, stable id of this machine's buildx store (host name, user, BUILDX_CONFIG/DOCKER_CONFIG). */
@@ -51,12 +55,14 @@ async function main(env: ProgramEnvironment = realEnvironment) {
     const recorded = await readStackOutputs("previous-deploy", ownStackName());
     const previous = parsePreviousState(config.stack, recorded);
     const recordedVolumes = parseRecordedVolumes(config.stack, recorded[OUTPUT_NAMES.dataVolumes]);
+    const names = hostNames(config.stack, config.hostStateDir);
+    const services = serviceSettings(config, names);
+    refuseUnannouncedRestarts(restartsOf(parseRecordedServices(config.stack, recorded[OUTPUT_NAMES.services]), services), parseAllowedRestarts(env.allowRestart));
     const wanted = await wantedRelease(config, env);
 
     const plan = planRelease(previous, wanted.release);
     pulumi.log.info(`release plan: ${describePlan(plan)}`);
 
-    const names = hostNames(config.stack, config.hostStateDir);
     const host = new DockerHost("host", { config, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
     const registry = declareLocalRegistry(config, names, host, recordedVolumes);
     const newImage = declareImage(config, wanted, plan, host, registry, env);
@@ -85,6 +91,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         rollbackRelease: deployment.live.apply(() => plan.rollbackRelease),
         url: config.edge.publicUrl,
         dataVolumes: recordedDataVolumes(volumes),
+        services,
     };
 }
 

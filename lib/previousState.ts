@@ -13,6 +13,7 @@ export const OUTPUT_NAMES = {
     rollbackRelease: "rollbackRelease",
     url: "url",
     dataVolumes: "dataVolumes",
+    services: "services",
 } as const;
 
 const DIGEST_PINNED = /^[^\s@]+@sha256:[0-9a-f]{64}$/;

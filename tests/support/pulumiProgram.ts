@@ -33,6 +33,8 @@ export interface ProgramOptions {
     homeDir?: string;
     /** The user running pulumi. @default { uid: 1000, gid: 1000 } */
     user?: { uid: number; gid: number };
+    /** MEDUSA_DEPLOY_ALLOW_RESTART of the run. @default unset */
+    allowRestart?: string;
     /** Id of the machine running pulumi (its buildx store). @default "laptop-0001" */
     machine?: string;
     /** The organization the engine reports (a file backend's is "organization"). @default "organization" */
@@ -94,6 +96,7 @@ export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
         projectDir: process.cwd(),
         appRelease: () => options.appRelease ?? "release-1",
         machine: options.machine ?? "laptop-0001",
+        allowRestart: options.allowRestart,
     };
     // Run as the language host does: inside a root stack resource, so a stack transformation sees
     // every resource's options as the SDK resolved them (protect, dependsOn, ignoreChanges…).
