@@ -108,6 +108,23 @@ describe("containers on the real engine (pulumi CLI + docker plugin)", function 
         assert.equal(preview.status, 0, preview.output);
     });
 
+    // The released plugin marks containers delete-before-replace (a name is unique per host); ours
+    // must too, or every replacement fails with "name already in use" (it did, before info.go said so).
+    it("a changed container input replaces the container under the same name: the old one is deleted first", async function () {
+        const port = await freePort();
+        const target = stack("replace", port);
+        assert.equal((await runStack(toolchain, target, ["up"])).status, 0);
+        const name = String(stackOutputs(toolchain, target).containerName);
+        const before = dockerd.docker(["inspect", "--format", "{{.Id}}", name]).trim();
+        target.env = { ...target.env, ENGINE_VARIANT: "2" };
+        const up = await runStack(toolchain, target, ["up"]);
+        assert.equal(up.status, 0, `the replacement failed:\n${up.output}`);
+        assert.match(up.output, /"replace":1/);
+        const after = dockerd.docker(["inspect", "--format", "{{.Id}}", name]).trim();
+        assert.notEqual(after, before, "the container was not replaced");
+        assert.deepEqual(await get(`http://127.0.0.1:${port}/health`), { status: 200, body: "ok\n" });
+    });
+
     // The plugin's schema has no range check on ports: the daemon is the first to refuse, at create
     // time, which is why the settings check validates ports before any resource (lib/portRules.ts).
     it("an input the daemon rejects fails the up with the daemon's reason and leaves no container", async function () {

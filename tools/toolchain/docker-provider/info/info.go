@@ -40,7 +40,9 @@ func Provider(version string, metadata []byte) tfbridge.ProviderInfo {
 			"registry_auth": {Name: "registryAuth", MaxItemsOne: tfbridge.False()},
 		},
 		Resources: map[string]*tfbridge.ResourceInfo{
-			"docker_container": {Tok: tokens.Type(token("container:Container")), Fields: map[string]*tfbridge.SchemaInfo{
+			// A container's name is unique on its host, so a replacement must delete the old one first
+			// (as the released plugin does); creating first fails with "name already in use".
+			"docker_container": {Tok: tokens.Type(token("container:Container")), DeleteBeforeReplace: true, Fields: map[string]*tfbridge.SchemaInfo{
 				"command":           {Name: "command"},
 				"networks_advanced": {Name: "networksAdvanced"},
 			}},
