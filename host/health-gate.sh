@@ -122,60 +122,9 @@ dk version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
     refuse docker-unreachable "dockerd does not answer (DOCKER_HOST=${DOCKER_HOST:-default})"
 
 # ---- secrets in the output ------------------------------------------------------------------
-is_secret_key() {
-    case "$1" in
-        *URL | *URI | *SECRET* | *PASSWORD* | *PASS | *TOKEN* | *KEY* | *CREDENTIAL*) return 0 ;;
-    esac
-    for listed in ${GATE_SECRET_KEYS:-}; do [ "$listed" = "$1" ] && return 0; done
-    return 1
-}
-
-# One value a line: each secret value, then the password of each secret URL (after the URL itself,
-# so the longer text is masked first). printf is a builtin: nothing here is a new process's argument.
-secret_values() {
-    printf '%s\n' "$ENV_LINES" | while IFS= read -r line; do
-        case "$line" in '' | '#'*) continue ;; esac
-        key=${line%%=*}
-        is_secret_key "$key" || continue
-        printf '%s\n' "${line#*=}"
-    done
-    printf '%s\n' "$ENV_LINES" | while IFS= read -r line; do
-        case "$line" in '' | '#'*) continue ;; esac
-        key=${line%%=*}
-        value=${line#*=}
-        is_secret_key "$key" || continue
-        case "$value" in
-            *://*:*@*)
-                userinfo=${value#*://}
-                userinfo=${userinfo%%@*}
-                printf '%s\n' "${userinfo#*:}"
-                ;;
-        esac
-    done
-}
-
-# The stream is the secret values, one a line, then the line $MASK_END, then the text to print,
-# copied line by line with every secret value replaced by [secret] (values shorter than 4 characters
-# are left alone: masking them would garble every line). One pipe: the values reach awk through no
-# FIFO, file, argument or environment.
-MASK_END="--- end of masks $$ $(date +%s) ---"
-mask_secrets() {
-    awk -v end="$MASK_END" '
-        !started { if ($0 == end) started = 1; else if (length($0) >= 4) secret[++n] = $0; next }
-        {
-            line = $0
-            for (i = 1; i <= n; i++) {
-                out = ""
-                while ((at = index(line, secret[i])) > 0) {
-                    out = out substr(line, 1, at - 1) "[secret]"
-                    line = substr(line, at + length(secret[i]))
-                }
-                line = out line
-            }
-            print line
-            fflush()
-        }'
-}
+MASK_EXTRA_KEYS=${GATE_SECRET_KEYS:-}
+# shellcheck source=host/lib/mask-secrets.sh
+. "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/mask-secrets.sh" # medusa-deploy:inline lib/mask-secrets.sh
 
 # ---- state ----------------------------------------------------------------------------------
 # inspect_container: sets STATUS (absent, created, running, restarting, exited, ...), HEALTH

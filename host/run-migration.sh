@@ -102,59 +102,9 @@ if container_exists; then
 fi
 
 # ---- secrets in the output --------------------------------------------------------------------
-is_secret_key() {
-    case "$1" in
-        *URL | *URI | *SECRET* | *PASSWORD* | *PASS | *TOKEN* | *KEY* | *CREDENTIAL*) return 0 ;;
-    esac
-    for listed in ${MIGRATION_SECRET_KEYS:-}; do [ "$listed" = "$1" ] && return 0; done
-    return 1
-}
-
-# One value a line: each secret value, then the password of each secret URL (after the URL itself,
-# so the longer text is masked first). printf is a builtin: nothing here is a new process's argument.
-secret_values() {
-    printf '%s\n' "$ENV_LINES" | while IFS= read -r line; do
-        case "$line" in '' | '#'*) continue ;; esac
-        key=${line%%=*}
-        value=${line#*=}
-        is_secret_key "$key" || continue
-        printf '%s\n' "$value"
-    done
-    printf '%s\n' "$ENV_LINES" | while IFS= read -r line; do
-        key=${line%%=*}
-        value=${line#*=}
-        is_secret_key "$key" || continue
-        case "$value" in
-            *://*:*@*)
-                userinfo=${value#*://}
-                userinfo=${userinfo%%@*}
-                printf '%s\n' "${userinfo#*:}"
-                ;;
-        esac
-    done
-}
-
-# The stream is the secret values, one a line, then the line $MASK_END, then the container's output,
-# which is copied line by line with every secret value replaced by [secret]. (One pipe: the values
-# need no FIFO, file, argument or environment to reach awk.)
-MASK_END="--- end of masks $$ $(date +%s) ---"
-mask_secrets() {
-    awk -v end="$MASK_END" '
-        !started { if ($0 == end) started = 1; else if (length($0) >= 4) secret[++n] = $0; next }
-        {
-            line = $0
-            for (i = 1; i <= n; i++) {
-                out = ""
-                while ((at = index(line, secret[i])) > 0) {
-                    out = out substr(line, 1, at - 1) "[secret]"
-                    line = substr(line, at + length(secret[i]))
-                }
-                line = out line
-            }
-            print line
-            fflush()
-        }'
-}
+MASK_EXTRA_KEYS=${MIGRATION_SECRET_KEYS:-}
+# shellcheck source=host/lib/mask-secrets.sh
+. "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/mask-secrets.sh" # medusa-deploy:inline lib/mask-secrets.sh
 
 # ---- run ------------------------------------------------------------------------------------
 # Words of the command, split on spaces only, with globbing off so '*' reaches the container as is.

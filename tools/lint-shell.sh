@@ -8,7 +8,7 @@ for script in host/*.sh host/lib/*.sh tools/*.sh .ci/run; do
     [ -f "$script" ] || continue
     if ! sh -n "$script"; then echo "syntax error: $script" >&2; status=1; fi
     if command -v checkbashisms >/dev/null 2>&1 && ! checkbashisms -f "$script"; then status=1; fi
-    if command -v shellcheck >/dev/null 2>&1 && ! shellcheck -S warning -s sh "$script"; then status=1; fi
+    if command -v shellcheck >/dev/null 2>&1 && ! shellcheck -x -S warning -s sh "$script"; then status=1; fi
 done
 [ "$status" -eq 0 ] && echo "shell scripts: ok"
 exit "$status"

@@ -256,7 +256,7 @@ describe("host/run-migration.sh against a real dockerd", function () {
         const bin = path.join(ROOT, "path-without-timeout");
         fs.rmSync(bin, { recursive: true, force: true });
         fs.mkdirSync(bin);
-        for (const tool of ["docker", "date", "mktemp", "rm", "cat", "tail", "sed", "tr", "sleep", "tee", "awk"]) {
+        for (const tool of ["docker", "date", "mktemp", "rm", "cat", "tail", "sed", "tr", "sleep", "tee", "awk", "dirname"]) {
             const real = execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim();
             fs.symlinkSync(real, path.join(bin, tool));
         }
