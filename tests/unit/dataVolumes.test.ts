@@ -5,17 +5,12 @@ import { strict as assert } from "node:assert";
 import { keptVolumeNotice, parseRecordedVolumes, planDataVolumes, recordedVolumes } from "../../lib/dataVolumes";
 import { RawConfig } from "../../lib/deployConfig";
 import { runProgram } from "../support/pulumiProgram";
-import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
-import { strongSecret } from "./fixtureSecrets";
+import { plainSetting, stackConfig } from "./testStacks";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const STAGING = "organization/medusa-deploy/staging";
 
-function stagingConfig(overrides: RawConfig = {}): RawConfig {
-    const raw = loadStackConfig("staging");
-    for (const key of requiredSecretsOf("staging")) raw[key] = { value: strongSecret(key), secret: true };
-    return { ...raw, release: { value: "B", secret: false }, ...overrides };
-}
+const stagingConfig = (overrides: RawConfig = {}): RawConfig => stackConfig("staging", { release: plainSetting("B"), ...overrides });
 
 describe("data volumes (pure)", () => {
     it("reads the recorded list, none on older deploys, and refuses anything else naming the output", () => {

@@ -5,18 +5,13 @@ import { strict as assert } from "node:assert";
 import { RawConfig } from "../../lib/deployConfig";
 import { parseAllowedRestarts, parseRecordedServices, refuseUnannouncedRestarts, restartsOf } from "../../lib/serviceRestarts";
 import { runProgram } from "../support/pulumiProgram";
-import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
 import { thrownBy } from "../support/thrown";
-import { strongSecret } from "./fixtureSecrets";
+import { plainSetting, stackConfig } from "./testStacks";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const STAGING = "organization/medusa-deploy/staging";
 
-function stagingConfig(overrides: RawConfig = {}): RawConfig {
-    const raw = loadStackConfig("staging");
-    for (const key of requiredSecretsOf("staging")) raw[key] = { value: strongSecret(key), secret: true };
-    return { ...raw, release: { value: "B", secret: false }, ...overrides };
-}
+const stagingConfig = (overrides: RawConfig = {}): RawConfig => stackConfig("staging", { release: plainSetting("B"), ...overrides });
 
 describe("service restarts (pure)", () => {
     const before = { edge: "edgeImage=haproxy:2.8 edgeAddress=0.0.0.0 edgePort=80 hostStateDir=/var/lib/m/edge", postgres: "postgresImage=postgres:16" };
