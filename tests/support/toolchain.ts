@@ -31,6 +31,15 @@ export function loadToolchain(): { toolchain?: Toolchain; reason?: string } {
         if (!match) continue;
         env[match[1]] = match[3] ? `${match[2]}:${process.env.PATH ?? ""}` : match[2];
     }
+    // The command plugin is a stand-in that points at one checkout's tools/standin/command (the last
+    // one that ran the toolchain): point it at this one (idempotent, instant when it already does).
+    const standin = path.join(PROJECT_DIR, "tools/standin/command/install.sh");
+    if (fs.existsSync(standin)) {
+        execFileSync("sh", [standin], {
+            env: { ...process.env, ...env, PULUMI: path.join(env.PULUMI_HOME, "versions", pulumiVersion(), "bin", "pulumi") },
+            stdio: ["ignore", "ignore", "pipe"],
+        });
+    }
     const plugins = new Map<string, string[]>();
     const listed = JSON.parse(execFileSync("pulumi", ["plugin", "ls", "--json"], { env: { ...process.env, ...env }, encoding: "utf8" }) || "[]") as {
         name: string;
@@ -39,6 +48,10 @@ export function loadToolchain(): { toolchain?: Toolchain; reason?: string } {
     }[];
     for (const plugin of listed.filter((p) => p.kind === "resource")) plugins.set(plugin.name, [...(plugins.get(plugin.name) ?? []), plugin.version]);
     return { toolchain: { env, buildkitImage: env.MEDUSA_DEPLOY_BUILDKIT_IMAGE, plugins } };
+}
+
+function pulumiVersion(): string {
+    return (JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "node_modules/pulumi/package.json"), "utf8")) as { version: string }).version;
 }
 
 /** Imports the toolchain's BuildKit image into the daemon at dockerHost (no-op when it is there). */
