@@ -283,7 +283,7 @@ ensure() {
     mkdir -p "$KEYDIR/bin" "$KEYDIR/plugins" "$KEYDIR/logs" "$KEYDIR/work"
     : >"$KEYDIR/not-built.tsv"
     [ -f "$KEYDIR/work/go.mod" ] || printf 'module medusa-deploy.local/toolchain/probe\n\ngo 1.26\n' >"$KEYDIR/work/go.mod"
-    say "building the toolchain into $KEYDIR (first time for these versions: about 15-30 minutes on 2 cores)"
+    say "building the toolchain into $KEYDIR (first time for these versions: about 30 minutes on 2 cores)"
     started=$(date +%s)
     failed=0
     build_tool "pulumi CLI v$PULUMI_VERSION" pulumi-cli github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$KEYDIR/bin/pulumi" \
