@@ -9,29 +9,11 @@ import { contentHash, hostScript } from "../../components/hostScripts";
 import { RawConfig } from "../../lib/deployConfig";
 import { GATE_LOG_LINES, healthGateCommandTimeout, healthGateEnv } from "../../lib/healthGate";
 import { DeclaredResource, isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
-import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
-import { strongSecret } from "./fixtureSecrets";
+import { DEV, STAGING, dependsOnNames, digest, imageA, imageB, release, stackConfig } from "./testStacks";
 
-const digest = (c: string) => `sha256:${c.repeat(64)}`;
-const imageA = `localhost:5000/medusa-store:A@${digest("a")}`;
-const imageB = `localhost:5000/medusa-store:B@${digest("b")}`;
-const DEV = "organization/medusa-deploy/dev";
-const STAGING = "organization/medusa-deploy/staging";
 
-function stackConfig(stack: string, overrides: RawConfig = {}): RawConfig {
-    const raw = loadStackConfig(stack);
-    for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
-    return { ...raw, ...overrides };
-}
-const release = (name: string): RawConfig => ({ release: { value: name, secret: false } });
 const setting = (key: string, value: string): RawConfig => ({ [key]: { value, secret: false } });
 
-async function dependsOnNames(r: DeclaredResource): Promise<string[]> {
-    const deps = (await valueOf(r.opts.dependsOn as pulumi.Input<pulumi.Input<pulumi.Resource>[]>)) ?? [];
-    const list = Array.isArray(deps) ? deps : [deps];
-    const resources = await Promise.all(list.map(async (d) => (await valueOf(d as pulumi.Input<pulumi.Resource>)) as pulumi.Resource));
-    return resources.map((res) => (res as unknown as { __name?: string }).__name ?? "").sort();
-}
 
 /** The NAME=value words before `sh -c` of a rendered host invocation. */
 function assignments(create: unknown): Record<string, string> {

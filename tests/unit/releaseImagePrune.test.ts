@@ -6,25 +6,12 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { hostScript } from "../../components/hostScripts";
-import { RawConfig } from "../../lib/deployConfig";
 import { renderHostInvocation } from "../../lib/hostInvocation";
 import { pruneReleaseImagesEnv, repositoryOf } from "../../lib/releaseImagePrune";
 import { DeclaredResource, ProgramRun, runProgram, valueOf } from "../support/pulumiProgram";
-import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
-import { strongSecret } from "./fixtureSecrets";
+import { DEV, STAGING, digest, imageA, imageB, release, stackConfig } from "./testStacks";
 
-const digest = (c: string) => `sha256:${c.repeat(64)}`;
-const imageA = `localhost:5000/medusa-store:A@${digest("a")}`;
-const imageB = `localhost:5000/medusa-store:B@${digest("b")}`;
-const DEV = "organization/medusa-deploy/dev";
-const STAGING = "organization/medusa-deploy/staging";
 
-function stackConfig(stack: string, overrides: RawConfig = {}): RawConfig {
-    const raw = loadStackConfig(stack);
-    for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
-    return { ...raw, ...overrides };
-}
-const release = (name: string): RawConfig => ({ release: { value: name, secret: false } });
 
 /** The NAME=value words before `sh -c` of a rendered host invocation (values single-quoted when needed). */
 function assignments(create: unknown): Record<string, string> {

@@ -5,33 +5,15 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { hostScript } from "../../components/hostScripts";
-import { RawConfig } from "../../lib/deployConfig";
 import { renderHostInvocation } from "../../lib/hostInvocation";
 import { hostNames } from "../../lib/hostNames";
 import { PreviousState, planRelease } from "../../lib/releasePlan";
 import { planWorkerHandover, stopWorkerEnv, WORKER_DRAIN_SECONDS } from "../../lib/workerHandover";
-import { DeclaredResource, ProgramRun, runProgram, valueOf } from "../support/pulumiProgram";
-import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
-import { strongSecret } from "./fixtureSecrets";
+import { ProgramRun, runProgram, valueOf } from "../support/pulumiProgram";
+import { DEV, dependsOnNames, imageA, imageB, release, stackConfig } from "./testStacks";
 
-const digest = (c: string) => `sha256:${c.repeat(64)}`;
-const imageA = `localhost:5000/medusa-store:A@${digest("a")}`;
-const imageB = `localhost:5000/medusa-store:B@${digest("b")}`;
-const DEV = "organization/medusa-deploy/dev";
 
-function stackConfig(stack: string, overrides: RawConfig = {}): RawConfig {
-    const raw = loadStackConfig(stack);
-    for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
-    return { ...raw, ...overrides };
-}
-const release = (name: string): RawConfig => ({ release: { value: name, secret: false } });
 
-async function dependsOnNames(r: DeclaredResource): Promise<string[]> {
-    const deps = (await valueOf(r.opts.dependsOn as pulumi.Input<pulumi.Input<pulumi.Resource>[]>)) ?? [];
-    const list = Array.isArray(deps) ? deps : [deps];
-    const resources = await Promise.all(list.map(async (d) => (await valueOf(d as pulumi.Input<pulumi.Resource>)) as pulumi.Resource));
-    return resources.map((res) => (res as unknown as { __name?: string }).__name ?? "").sort();
-}
 
 /** The NAME=value words before `sh -c` of a rendered host invocation. */
 function assignments(create: unknown): Record<string, string> {
