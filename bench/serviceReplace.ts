@@ -4,7 +4,6 @@
 // every 20 ms while `pulumi up` replaces it. Writes bench/results/service-replace.md.
 //
 //   npx ts-node --transpile-only bench/serviceReplace.ts [runs]
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -13,6 +12,7 @@ import { LocalRegistry } from "../tests/support/localRegistry";
 import { PrivateDockerd, unmountUnder } from "../tests/support/privateDockerd";
 import { sandboxRuntimeSettings } from "../tests/support/sandboxRuntime";
 import { EngineStack, loadToolchain, PROJECT_DIR, runStack } from "../tests/support/toolchain";
+import { HTTPD_APPLETS, importBusyboxImage } from "../tests/support/busyboxImage";
 
 const WORK = path.join(PROJECT_DIR, ".test-work/bench-service-replace");
 const RUNS = Number(process.argv[2] ?? 3);
@@ -39,13 +39,8 @@ async function main(): Promise<void> {
     await registry.start();
     const gaps: number[] = [];
     try {
-        const rootfs = path.join(WORK, "rootfs");
-        fs.mkdirSync(path.join(rootfs, "bin"), { recursive: true });
-        fs.copyFileSync("/bin/busybox", path.join(rootfs, "bin/busybox"));
-        for (const applet of ["sh", "httpd", "wget", "mkdir", "echo"]) fs.symlinkSync("busybox", path.join(rootfs, "bin", applet));
-        execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", `${rootfs}.tar`, "."]);
         const image = `${registry.address}/bench/busybox:1`;
-        dockerd.docker(["import", "--change", "ENV PATH=/bin", `${rootfs}.tar`, image]);
+        importBusyboxImage(dockerd, image, WORK, { applets: HTTPD_APPLETS, dirs: ["/tmp"], changes: ["ENV PATH=/bin"] });
         dockerd.docker(["push", image]);
         const port = await freePort();
         const stack = (variant: string): EngineStack => ({

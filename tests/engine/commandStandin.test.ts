@@ -6,11 +6,11 @@ import { strict as assert } from "node:assert";
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { commandExists, requireReal } from "../support/realComponent";
 import { EngineStack, loadToolchain, PROJECT_DIR, runStack, StackRun, stackOutputs, Toolchain } from "../support/toolchain";
+import { freePort } from "../support/haproxyEdge";
 
 const WORK = path.join(PROJECT_DIR, ".test-work/engine-command", String(process.pid));
 const FIXTURE = path.join(PROJECT_DIR, "tests/fixtures/engine-command");
@@ -48,16 +48,6 @@ function stateFilesContaining(text: string): string[] {
 const isSecretValue = (value: unknown) =>
     typeof value === "object" && value !== null && (value as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270";
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
-        });
-    });
-}
 
 function keygen(file: string): { privateKey: string; publicKey: string } {
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", path.basename(file), "-f", file]);

@@ -3,7 +3,6 @@
 // loopback. What mocks cannot show: the provider's own checking of the inputs, the health-gated
 // create, and that a second `up` with nothing changed changes nothing.
 import { strict as assert } from "node:assert";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -13,10 +12,10 @@ import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { sandboxRuntimeSettings } from "../support/sandboxRuntime";
 import { EngineStack, loadToolchain, PROJECT_DIR, runStack, stackOutputs, Toolchain } from "../support/toolchain";
+import { HTTPD_APPLETS, importBusyboxImage, STATIC_BUSYBOX } from "../support/busyboxImage";
 
 const WORK = path.join(PROJECT_DIR, ".test-work/engine-containers", String(process.pid));
 const FIXTURE_PROGRAM = path.join(PROJECT_DIR, "tests/fixtures/engine-containers");
-const BUSYBOX = "/bin/busybox";
 
 function get(url: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -54,7 +53,7 @@ describe("containers on the real engine (pulumi CLI + docker plugin)", function 
     before(async function () {
         requireCommands(this, ["docker-registry", "dockerd", "docker"], "apt-get install -y docker-registry docker.io");
         requireReal(this, "root (dockerd needs it)", isRoot(), "run the tests as root");
-        requireReal(this, `a static ${BUSYBOX}`, fs.existsSync(BUSYBOX), "apt-get install -y busybox-static");
+        requireReal(this, "a static busybox", STATIC_BUSYBOX !== undefined, "apt-get install -y busybox-static");
         const loaded = loadToolchain();
         requireReal(this, "the engine toolchain", loaded.toolchain !== undefined, loaded.reason ?? "");
         toolchain = loaded.toolchain as Toolchain;
@@ -67,15 +66,8 @@ describe("containers on the real engine (pulumi CLI + docker plugin)", function 
         await registry.start();
 
         // A busybox image (sh, httpd, wget), pushed so the plugin pulls it like a release image.
-        const rootfs = path.join(WORK, "rootfs");
-        fs.mkdirSync(path.join(rootfs, "bin"), { recursive: true });
-        fs.copyFileSync(BUSYBOX, path.join(rootfs, "bin/busybox"));
-        fs.chmodSync(path.join(rootfs, "bin/busybox"), 0o755);
-        for (const applet of ["sh", "httpd", "wget", "mkdir", "echo"]) fs.symlinkSync("busybox", path.join(rootfs, "bin", applet));
-        fs.mkdirSync(path.join(rootfs, "tmp"));
-        execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", `${rootfs}.tar`, "."]);
         image = `${registry.address}/engine/busybox:1`;
-        dockerd.docker(["import", "--change", "ENV PATH=/bin", `${rootfs}.tar`, image]);
+        importBusyboxImage(dockerd, image, WORK, { applets: HTTPD_APPLETS, dirs: ["/tmp"], changes: ["ENV PATH=/bin"] });
         dockerd.docker(["push", image]);
         dockerd.docker(["rmi", image]);
     });

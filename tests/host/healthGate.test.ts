@@ -3,13 +3,14 @@
 // health check, restart unless-stopped): it logs fifty lines, then turns healthy after a while,
 // never does, leaks its secrets into its log and its health check's output, exits, or crash-loops.
 import { strict as assert } from "node:assert";
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PrivateDockerd } from "../support/privateDockerd";
 import { commandExists, isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { runShellScript, ScriptRun } from "../support/runShellScript";
+import { importBusyboxImage, STATIC_BUSYBOX } from "../support/busyboxImage";
 
 const SCRIPT = path.resolve(__dirname, "../../host/health-gate.sh");
 const ROOT = path.resolve(__dirname, "../../.test-work/health-gate");
@@ -93,23 +94,18 @@ describe("host/health-gate.sh against a real dockerd", function () {
     before(async function () {
         requireCommands(this, ["dockerd", "docker"], "apt-get install -y docker.io");
         requireReal(this, "root (dockerd needs it)", isRoot(), "run the tests as root");
-        const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p));
-        requireReal(this, "a static busybox", busybox !== undefined && commandExists("busybox"), "apt-get install -y busybox-static");
+        requireReal(this, "a static busybox", STATIC_BUSYBOX !== undefined && commandExists("busybox"), "apt-get install -y busybox-static");
         requireCommands(this, ["docker-init"], "the docker.io package installs docker-init (docker run --init)");
 
         fs.mkdirSync(ROOT, { recursive: true });
         dockerd = new PrivateDockerd({ root: path.join(ROOT, "dockerd") });
         await dockerd.start();
 
-        const rootfs = path.join(ROOT, "rootfs");
-        fs.rmSync(rootfs, { recursive: true, force: true });
-        fs.mkdirSync(path.join(rootfs, "bin"), { recursive: true });
-        fs.mkdirSync(path.join(rootfs, "tmp"), { recursive: true });
-        fs.copyFileSync(busybox!, path.join(rootfs, "bin/busybox"));
-        fs.chmodSync(path.join(rootfs, "bin/busybox"), 0o755);
-        for (const applet of ["sh", "sleep", "echo", "test", "touch", "["]) fs.symlinkSync("busybox", path.join(rootfs, "bin", applet));
-        fs.writeFileSync(path.join(rootfs, "server"), SERVER_STUB, { mode: 0o755 });
-        execFileSync("sh", ["-c", `tar -C '${rootfs}' -c . | docker import - '${IMAGE}'`], { env: dockerd.env(), stdio: "ignore" });
+        importBusyboxImage(dockerd, IMAGE, ROOT, {
+            applets: ["sh", "sleep", "echo", "test", "touch", "["],
+            dirs: ["/tmp"],
+            files: { "/server": { content: SERVER_STUB, mode: 0o755 } },
+        });
     });
 
     after(async function () {

@@ -12,10 +12,10 @@ import { LocalRegistry } from "../support/localRegistry";
 import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { runShellScript, ScriptRun } from "../support/runShellScript";
+import { importBusyboxImage, STATIC_BUSYBOX } from "../support/busyboxImage";
 
 const SCRIPT = path.resolve(__dirname, "../../host/prune-release-images.sh");
 const ROOT = path.resolve(__dirname, "../../.test-work/prune-release-images");
-const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p));
 const OTHER = "other.example.com/shop/tools:1";
 
 const lastLine = (run: ScriptRun) => run.stdout.trim().split("\n").pop() ?? "";
@@ -57,16 +57,10 @@ describe("host/prune-release-images.sh against a real dockerd", function () {
      * referenced as a deploy pulls it: `${repo}:${tag}@sha256:…` (the image also has that digest).
      */
     function releaseImage(repo: string, tag: string, megabytes: number, push = true): string {
-        const rootfs = path.join(ROOT, `rootfs-${tag}`);
-        fs.rmSync(rootfs, { recursive: true, force: true });
-        fs.mkdirSync(path.join(rootfs, "bin"), { recursive: true });
-        fs.copyFileSync(BUSYBOX!, path.join(rootfs, "bin/busybox"));
-        fs.chmodSync(path.join(rootfs, "bin/busybox"), 0o755);
-        for (const applet of ["sh", "sleep", "true", "cat"]) fs.symlinkSync("busybox", path.join(rootfs, "bin", applet));
-        fs.writeFileSync(path.join(rootfs, "release"), `${repo}:${tag}\n`);
-        fs.writeFileSync(path.join(rootfs, "payload"), randomBytes(Math.round(megabytes * 1e6)));
-        execFileSync("sh", ["-c", `tar --numeric-owner --owner=0 --group=0 -C '${rootfs}' -c . | docker import - '${repo}:${tag}'`], { env: dockerd.env(), stdio: "ignore" });
-        fs.rmSync(rootfs, { recursive: true, force: true });
+        importBusyboxImage(dockerd, `${repo}:${tag}`, ROOT, {
+            applets: ["sh", "sleep", "true", "cat"],
+            files: { "/release": `${repo}:${tag}\n`, "/payload": randomBytes(Math.round(megabytes * 1e6)) },
+        });
         if (!push) return `${repo}:${tag}`;
         const pushed = docker(["push", `${repo}:${tag}`]);
         const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed)?.[1];
@@ -84,7 +78,7 @@ describe("host/prune-release-images.sh against a real dockerd", function () {
     before(async function () {
         requireCommands(this, ["dockerd", "docker", "docker-registry", "curl"], "apt-get install -y docker.io docker-registry curl");
         requireReal(this, "root (dockerd needs it)", isRoot(), "run the tests as root");
-        requireReal(this, "a static busybox", BUSYBOX !== undefined, "apt-get install -y busybox-static");
+        requireReal(this, "a static busybox", STATIC_BUSYBOX !== undefined, "apt-get install -y busybox-static");
         if (fs.existsSync(ROOT)) {
             unmountUnder(ROOT);
             fs.rmSync(ROOT, { recursive: true, force: true });
