@@ -7,7 +7,8 @@
 //
 //   ts-node --transpile-only tools/pulumi-stack.ts up --stack dev [--cwd DIR] [--expect-no-changes]
 import * as path from "path";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { deployTimings, describeTimings, StepEvent } from "../lib/deployTimings";
 import { parseStackCommand, pulumiCliRoot, StackCommand } from "../lib/stackCommand";
 
 async function main(): Promise<void> {
@@ -47,8 +48,20 @@ async function run(stack: Stack, command: StackCommand): Promise<void> {
             return;
         }
         case "up": {
-            const result = await stack.up({ ...common, diff: command.diff, expectNoChanges: command.expectNoChanges });
-            process.stdout.write(`\nchanges: ${JSON.stringify(result.summary.resourceChanges ?? {})}\n`);
+            const steps: StepEvent[] = [];
+            const printTimings = () => {
+                const timings = deployTimings(steps);
+                process.stdout.write(`\ntimings: ${describeTimings(timings)}\ntimings-json: ${JSON.stringify(timings)}\n`);
+            };
+            try {
+                const result = await stack.up({ ...common, diff: command.diff, expectNoChanges: command.expectNoChanges, onEvent: (event) => recordStep(event, steps) });
+                printTimings();
+                process.stdout.write(`\nchanges: ${JSON.stringify(result.summary.resourceChanges ?? {})}\n`);
+            } catch (error) {
+                // A failed deploy's phases say where the time went before it failed.
+                printTimings();
+                throw error;
+            }
             return;
         }
         case "refresh":
@@ -59,6 +72,17 @@ async function run(stack: Stack, command: StackCommand): Promise<void> {
             await stack.destroy({ ...common, excludeProtected: true });
             return;
     }
+}
+
+/** Step starts and ends as they arrive (the engine's own timestamps have whole-second resolution). */
+function recordStep(event: EngineEvent, steps: StepEvent[]): void {
+    const at = performance.now();
+    const started = event.resourcePreEvent?.metadata;
+    const ended = event.resOutputsEvent?.metadata;
+    const failed = event.resOpFailedEvent?.metadata;
+    if (started) steps.push({ urn: started.urn, type: started.type, op: started.op, kind: "start", at });
+    if (ended) steps.push({ urn: ended.urn, type: ended.type, op: ended.op, kind: "end", at });
+    if (failed) steps.push({ urn: failed.urn, type: failed.type, op: failed.op, kind: "failed", at });
 }
 
 main().catch((error: unknown) => {
