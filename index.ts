@@ -63,7 +63,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
     const plan = planRelease(previous, wanted.release);
     pulumi.log.info(`release plan: ${describePlan(plan)}`);
 
-    const host = new DockerHost("host", { config, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
+    const host = new DockerHost("host", { config, homeDir: env.homeDir, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
     const registry = declareLocalRegistry(config, names, host, recordedVolumes);
     const newImage = declareImage(config, wanted, plan, host, registry, env);
 

@@ -11,6 +11,8 @@ import { applyDaemonJsonEnv, desiredDaemonSettings } from "../lib/daemonJson";
 import { DeployConfig, HostTarget } from "../lib/deployConfig";
 import { renderHostInvocation } from "../lib/hostInvocation";
 import { hostNames } from "../lib/hostNames";
+import { dockerSshOptions, knownHostsLine, sshFiles } from "../lib/sshTransport";
+import { writeSshIdentity } from "./sshIdentity";
 import { contentHash, hostScript, HostScriptName } from "./hostScripts";
 
 export interface DockerHostArgs {
@@ -21,6 +23,8 @@ export interface DockerHostArgs {
      * @example "registry.example.com"
      */
     registryAddress?: string;
+    /** Home folder of the user running pulumi: Docker's ssh transport reads the stack's key and host key from files there. */
+    homeDir: string;
 }
 
 export interface HostScriptRun {
@@ -55,14 +59,21 @@ export class DockerHost extends pulumi.ComponentResource {
         this.config = args.config;
         const url = dockerHostUrl(args.config.host);
 
-        // Docker's ssh transport runs the local ssh client: BatchMode makes a missing key fail at once
-        // instead of waiting for a password prompt nobody sees.
+        // Docker's ssh transport runs the local ssh client, which reads keys and known hosts from
+        // files only: the stack's own, written here, and nothing else (no agent, no ~/.ssh, no prompt).
+        const host = args.config.host;
+        let sshOpts: string[] | undefined;
+        if (host.kind === "ssh") {
+            const files = sshFiles(args.homeDir, args.config.stack);
+            writeSshIdentity(files, host.privateKey, knownHostsLine(host));
+            sshOpts = dockerSshOptions(files);
+        }
         const auth = args.config.registryAuth;
         const registryAuth =
             auth && args.registryAddress ? [{ address: args.registryAddress, username: auth.username, password: pulumi.secret(auth.password.reveal()) }] : undefined;
         this.provider = new docker.Provider(
             `${name}-docker`,
-            { ...(url ? { host: url, sshOpts: ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"] } : {}), registryAuth },
+            { ...(url ? { host: url, sshOpts } : {}), registryAuth },
             { parent: this },
         );
 
@@ -96,7 +107,7 @@ export class DockerHost extends pulumi.ComponentResource {
         return new command.remote.Command(
             name,
             {
-                connection: { host: host.hostname, port: host.port, user: host.user, privateKey: pulumi.secret(host.privateKey.reveal()) },
+                connection: { host: host.hostname, port: host.port, user: host.user, privateKey: pulumi.secret(host.privateKey.reveal()), hostKey: host.hostKey },
                 create,
                 stdin: run.stdin,
                 triggers,

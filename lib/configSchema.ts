@@ -26,6 +26,8 @@ export const SETTINGS: readonly SettingSpec[] = [
       description: "Docker host: `local` (the Docker of the machine running pulumi) or `ssh://user@host[:port]`." },
     { key: "sshPrivateKey", type: "string", secret: true, usedBy: "ssh hosts",
       description: "Private key text (PEM or OpenSSH, without a passphrase) for the ssh host: `pulumi config set --secret medusa-deploy:sshPrivateKey < ~/.ssh/id_ed25519`." },
+    { key: "sshHostKey", type: "string", usedBy: "ssh hosts",
+      description: "The ssh host's public host key, pinned: `ssh-ed25519 AAAA…`, the content of the host's /etc/ssh/ssh_host_ed25519_key.pub (read it on the host or from your provider's console, not over the network you are protecting against). Host scripts and Docker's ssh transport check it strictly: a host presenting another key is refused before anything runs." },
     { key: "sudo", type: "boolean", computedDefault: "false for local, true for ssh", usedBy: "all",
       description: "Run host scripts (daemon.json, edge files) with sudo." },
     { key: "hostStateDir", type: "string", computedDefault: "~/.medusa-deploy/<stack> for local, /var/lib/medusa-deploy/<stack> for ssh", usedBy: "all",

@@ -10,6 +10,7 @@ import { parseByteSize } from "./buildkitdToml";
 import { daemonExtraProblems } from "./daemonJson";
 import { hostStateDirPathProblems, localHostStateDirProblems } from "./hostStateDir";
 import { portProblems, PortUse } from "./portRules";
+import { HOST_KEY_EXAMPLE, parseHostKey } from "./sshTransport";
 import { JWT_LIKE, lineProblem, PASSWORD_LIKE, placeholderWeakness, sshPrivateKeyProblem, StrengthRule, weakness } from "./secretRules";
 import { SecretValue } from "./secretValue";
 import { corsProblems, hostOf, isLoopbackHost, originProblem } from "./urlRules";
@@ -40,7 +41,7 @@ export interface ConfigContext {
 
 export type HostTarget =
     | { kind: "local" }
-    | { kind: "ssh"; user: string; hostname: string; port: number; privateKey: SecretValue };
+    | { kind: "ssh"; user: string; hostname: string; port: number; privateKey: SecretValue; /** Pinned host key, `<type> <base64>`. */ hostKey: string };
 
 export type ImageSource =
     | {
@@ -263,6 +264,7 @@ function parseHost(r: Reader, ctx: ConfigContext): HostFacts {
     }
     if (host === "local") {
         if (r.has("sshPrivateKey") && (r.has("host") || isDevStack(ctx.stack))) r.problem("sshPrivateKey", "is set but host is `local`, which connects without ssh: remove it (`pulumi config rm medusa-deploy:sshPrivateKey`)");
+        if (r.has("sshHostKey") && (r.has("host") || isDevStack(ctx.stack))) r.problem("sshHostKey", "is set but host is `local`, which connects without ssh: remove it (`pulumi config rm medusa-deploy:sshHostKey`)");
         return { target: { kind: "local" }, remote: !r.has("host") && !isDevStack(ctx.stack) };
     }
     const m = SSH_HOST.exec(host);
@@ -285,10 +287,27 @@ function parseHost(r: Reader, ctx: ConfigContext): HostFacts {
     }
     const keyProblem = privateKey ? sshPrivateKeyProblem(privateKey.reveal()) : undefined;
     if (keyProblem) r.problem("sshPrivateKey", `${keyProblem} (value not shown: it is a secret)`);
+    const hostKey = looksLikeSsh ? parseSshHostKey(r, m?.[2] ?? "the host") : undefined;
     const target: HostTarget = m
-        ? { kind: "ssh", user: m[1], hostname: m[2], port, privateKey: privateKey ?? new SecretValue("") }
+        ? { kind: "ssh", user: m[1], hostname: m[2], port, privateKey: privateKey ?? new SecretValue(""), hostKey: hostKey ?? "" }
         : { kind: "local" };
     return { target, remote: true, sshPort: m && !r.failed("host") ? port : undefined };
+}
+
+/** The pinned host key: required, so no connection ever trusts a key it is shown for the first time. */
+function parseSshHostKey(r: Reader, hostname: string): string | undefined {
+    const text = r.text("sshHostKey");
+    const howTo = `on ${hostname}: \`cat /etc/ssh/ssh_host_ed25519_key.pub\`, then \`pulumi config set ${PROJECT_NAME}:sshHostKey "ssh-ed25519 AAAA…"\``;
+    if (text === undefined) {
+        r.problem("sshHostKey", `is required for an ssh host: every connection checks the host against it. Read it ${howTo}`);
+        return undefined;
+    }
+    const parsed = parseHostKey(text);
+    if (!parsed) {
+        r.problem("sshHostKey", `must be a public host key as ssh prints it, \`<type> <base64>\` (e.g. ${HOST_KEY_EXAMPLE}), got ${JSON.stringify(text.slice(0, 60))}. Read it ${howTo}`);
+        return undefined;
+    }
+    return `${parsed.type} ${parsed.key}`;
 }
 
 /** What keeps this stack from being a local dev sandbox, as phrases; empty when it is one. */

@@ -3,6 +3,8 @@
 // its inputs and options. Host commands and containers are not run: the scripts are tested for real
 // in tests/host; this checks the graph the program declares.
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { RawConfig } from "../../lib/deployConfig";
 import { namespaced } from "./stackFiles";
 
@@ -52,6 +54,19 @@ function targetColourOf(create: unknown): string {
     return /TARGET_COLOUR='(\w+)'/.exec(String(create))?.[1] ?? "unknown";
 }
 
+let sharedTestHome: string | undefined;
+
+/** One home folder per test process, removed when it exits (not under /tmp, which hostStateDir refuses). */
+function testHomeDir(): string {
+    if (!sharedTestHome) {
+        const dir = path.resolve(__dirname, "../../.test-work/unit-home", String(process.pid));
+        fs.mkdirSync(dir, { recursive: true });
+        process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+        sharedTestHome = dir;
+    }
+    return sharedTestHome;
+}
+
 export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
     const declared: DeclaredResource[] = [];
     const byUrnName = new Map<string, DeclaredResource>();
@@ -91,7 +106,8 @@ export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const main = require("../../index") as (env: unknown) => Promise<Record<string, unknown>>;
     const env = {
-        homeDir: options.homeDir ?? "/home/shop",
+        // A real folder: an ssh stack writes its ssh identity files under the home folder.
+        homeDir: options.homeDir ?? testHomeDir(),
         user: options.user ?? { uid: 1000, gid: 1000 },
         projectDir: process.cwd(),
         appRelease: () => options.appRelease ?? "release-1",

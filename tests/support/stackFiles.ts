@@ -36,6 +36,15 @@ export function requiredSecretsOf(stack: string): string[] {
     return line[1] === "(none)" ? [] : line[1].split(",").map((s) => s.trim());
 }
 
+/**
+ * The `# required settings: a, b` header line of a stack file: plain settings with no safe default
+ * that a user must set for their own host (sshHostKey). Empty when the file has no such line.
+ */
+export function requiredSettingsOf(stack: string): string[] {
+    const line = /^# required settings: (.*)$/m.exec(stackFileText(stack));
+    return line ? line[1].split(",").map((s) => s.trim()) : [];
+}
+
 export function loadStackConfig(stack: string): RawConfig {
     const raw: RawConfig = {};
     for (const [key, declaration] of Object.entries(projectConfigDeclarations())) {

@@ -13,9 +13,9 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT_NAME } from "../../lib/configSchema";
 import { ConfigError, DEV_ONLY_SECRETS, parseDeployConfig, RawConfig } from "../../lib/deployConfig";
-import { loadStackConfig, namespaced, repoRoot, requiredSecretsOf } from "../support/stackFiles";
+import { loadStackConfig, namespaced, repoRoot, requiredSecretsOf, requiredSettingsOf } from "../support/stackFiles";
 import { thrownBy } from "../support/thrown";
-import { fakeOpenSshPrivateKey, strongSecret } from "./fixtureSecrets";
+import { fakeOpenSshPrivateKey, strongSecret, requiredSettingValue } from "./fixtureSecrets";
 
 const plain = (value: string) => ({ value, secret: false });
 const secret = (value: string) => ({ value, secret: true });
@@ -24,6 +24,7 @@ const secret = (value: string) => ({ value, secret: true });
 function stackFile(stack: string): RawConfig {
     const raw = loadStackConfig(stack);
     for (const key of requiredSecretsOf(stack)) raw[key] = secret(strongSecret(key));
+    for (const key of requiredSettingsOf(stack)) raw[key] = { value: requiredSettingValue(key), secret: false };
     return raw;
 }
 

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { thrownBy } from "../support/thrown";
 import { ConfigError, DeployConfig, parseDeployConfig, RawConfig } from "../../lib/deployConfig";
-import { fakeOpenSshPrivateKey, strongSecret } from "./fixtureSecrets";
+import { fakeHostKey, fakeOpenSshPrivateKey, strongSecret } from "./fixtureSecrets";
 
 const ctx = (stack: string) => ({ stack, homeDir: "/home/shop" });
 const plain = (value: string) => ({ value, secret: false });
@@ -12,6 +12,7 @@ function stagingConfig(): RawConfig {
     return {
         host: plain("ssh://deploy@staging.example.com:2222"),
         sshPrivateKey: secret(fakeOpenSshPrivateKey()),
+        sshHostKey: plain(fakeHostKey()),
         registry: plain("registry.example.com/shop/medusa"),
         jwtSecret: secret(strongSecret("jwtSecret")),
         cookieSecret: secret(strongSecret("cookieSecret")),
@@ -30,7 +31,7 @@ describe("stack configuration", () => {
         const config: DeployConfig = parseDeployConfig(stagingConfig(), ctx("staging"));
         assert.deepEqual(
             { ...config.host, privateKey: undefined },
-            { kind: "ssh", user: "deploy", hostname: "staging.example.com", port: 2222, privateKey: undefined },
+            { kind: "ssh", user: "deploy", hostname: "staging.example.com", port: 2222, privateKey: undefined, hostKey: fakeHostKey() },
         );
         assert.equal(config.sudo, true);
         assert.equal(config.hostStateDir, "/var/lib/medusa-deploy/staging");
@@ -87,6 +88,10 @@ describe("stack configuration", () => {
         { name: "ssh port out of range", change: (r) => (r.host = plain("ssh://deploy@host:99999")), message: /medusa-deploy:host has port 99999; valid ports are 1-65535/ },
         { name: "staging stack without host", change: (r) => delete r.host, message: /medusa-deploy:host must be set for stack "staging" \(only dev stacks default to the local Docker\)/ },
         { name: "prod stack without host", stack: "prod", change: (r) => delete r.host, message: /medusa-deploy:host must be set for stack "prod"/ },
+        { name: "ssh host without a pinned host key", change: (r) => delete r.sshHostKey, message: /medusa-deploy:sshHostKey is required for an ssh host: every connection checks the host against it. Read it on staging.example.com: `cat \/etc\/ssh\/ssh_host_ed25519_key.pub`/ },
+        { name: "host key that is a private key", change: (r) => (r.sshHostKey = plain("-----BEGIN OPENSSH PRIVATE KEY-----")), message: /medusa-deploy:sshHostKey must be a public host key as ssh prints it, `<type> <base64>`/ },
+        { name: "host key whose blob names another type", change: (r) => (r.sshHostKey = plain(fakeHostKey().replace("ssh-ed25519", "ssh-rsa"))), message: /medusa-deploy:sshHostKey must be a public host key/ },
+        { name: "host key on a local host", change: (r) => { r.host = plain("local"); delete r.sshPrivateKey; }, message: /medusa-deploy:sshHostKey is set but host is `local`/ },
         { name: "ssh host without private key", change: (r) => delete r.sshPrivateKey, message: /medusa-deploy:sshPrivateKey is required for an ssh host/ },
         { name: "private key in plain text", change: (r) => (r.sshPrivateKey = plain("-----BEGIN KEY-----")), message: /medusa-deploy:sshPrivateKey is a secret but is set in plain text: run `pulumi config set --secret medusa-deploy:sshPrivateKey <value>`/ },
         { name: "jwtSecret missing", change: (r) => delete r.jwtSecret, message: /medusa-deploy:jwtSecret is required: `pulumi config set --secret medusa-deploy:jwtSecret <value>`/ },

@@ -42,3 +42,15 @@ export function strongSecret(key: string): string {
             return `s3cret-${key}-${hexOf(key, 40)}`;
     }
 }
+
+/** An ed25519 public host key line (`ssh-ed25519 <base64>`) as a .pub file holds it; the key material is filler. */
+export function fakeHostKey(seed = "host"): string {
+    const blob = Buffer.concat([sshString("ssh-ed25519"), sshString(Buffer.from(hexOf(seed, 64), "hex"))]);
+    return `ssh-ed25519 ${blob.toString("base64")}`;
+}
+
+/** A value for a plain setting a stack file lists under `# required settings:`. */
+export function requiredSettingValue(key: string): string {
+    if (key === "sshHostKey") return fakeHostKey();
+    throw new Error(`no fixture value for the required setting ${key}`);
+}

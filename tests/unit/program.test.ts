@@ -1,12 +1,15 @@
 // The whole program under Pulumi mocks: which resources each plan declares, their ordering, what is
 // kept untouched, what is secret, and what the stack outputs say.
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { SETTINGS_INPUTS } from "../../components/colourSet";
 import { RawConfig } from "../../lib/deployConfig";
+import { sshFiles } from "../../lib/sshTransport";
 import { DeclaredResource, isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
-import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
-import { strongSecret } from "./fixtureSecrets";
+import { loadStackConfig, repoRoot, requiredSecretsOf, requiredSettingsOf } from "../support/stackFiles";
+import { requiredSettingValue, strongSecret } from "./fixtureSecrets";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const imageA = `localhost:5000/medusa-store:A@${digest("a")}`;
@@ -18,6 +21,7 @@ const PROD = "organization/medusa-deploy/prod";
 function stackConfig(stack: string, overrides: RawConfig = {}): RawConfig {
     const raw = loadStackConfig(stack);
     for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
+    for (const key of requiredSettingsOf(stack)) raw[key] = { value: requiredSettingValue(key), secret: false };
     return { ...raw, ...overrides };
 }
 
@@ -220,6 +224,35 @@ describe("the program under Pulumi mocks", function () {
         const provider = run.named("host-docker");
         assert.equal(provider.inputs.host, "ssh://deploy@staging.shop.example.com:22");
         assert.deepEqual(await dependsOnNames(run.named("network")), ["daemon-json"]);
+    });
+
+    it("ssh hosts: every connection pins the host key; Docker's ssh client reads the stack's key file, never the state", async () => {
+        const homeDir = fs.mkdtempSync(path.join(repoRoot, ".test-work/ssh-home-"));
+        try {
+            const config = stackConfig("staging", release("A"));
+            const run = await runProgram({ stack: "staging", config, appRelease: "A", homeDir });
+            const hostKey = config.sshHostKey.value;
+            const gate = run.named("blue-health-gate");
+            // The whole connection is a secret (it holds the private key).
+            const connection = gate.inputs.connection as Record<string, unknown>;
+            assert.ok(isWrappedSecret(connection), "the connection is not a secret");
+            assert.equal((connection.value as { hostKey?: string }).hostKey, hostKey, "remote commands do not pin the host key");
+
+            const files = sshFiles(homeDir, "staging");
+            // Provider inputs arrive as JSON text.
+            const sshOpts = (JSON.parse(String(await valueOf(run.named("host-docker").inputs.sshOpts as pulumi.Input<string>))) as string[]).join(" ");
+            assert.match(sshOpts, new RegExp(`-i ${files.identity} .*UserKnownHostsFile=${files.knownHosts} .*StrictHostKeyChecking=yes`));
+            assert.equal(fs.readFileSync(files.knownHosts, "utf8"), `staging.shop.example.com ${hostKey}\n`);
+            assert.equal(fs.readFileSync(files.identity, "utf8"), config.sshPrivateKey.value.replace(/\n?$/, "\n"));
+            assert.equal(fs.statSync(files.identity).mode & 0o777, 0o600, "the key file is readable by others");
+            assert.equal(fs.statSync(files.dir).mode & 0o777, 0o700);
+            for (const resource of run.resources) {
+                const redacted = JSON.stringify(resource.inputs, (_key, value: unknown) => (isWrappedSecret(value) ? "[secret]" : value));
+                assert.ok(!redacted.includes("PRIVATE KEY"), `${resource.name} carries the key in plain text`);
+            }
+        } finally {
+            fs.rmSync(homeDir, { recursive: true, force: true });
+        }
     });
 });
 

@@ -5,8 +5,8 @@ import { ConfigError, parseDeployConfig } from "../../lib/deployConfig";
 import { declaredInPulumiYaml, pulumiYamlConfig, pulumiYamlHeaderComment, readmeConfigReference } from "../../lib/configDocs";
 import { SETTINGS } from "../../lib/configSchema";
 import { thrownBy } from "../support/thrown";
-import { loadStackConfig, projectConfigDeclarations, repoRoot, requiredSecretsOf, stackNames } from "../support/stackFiles";
-import { strongSecret } from "./fixtureSecrets";
+import { loadStackConfig, projectConfigDeclarations, repoRoot, requiredSecretsOf, requiredSettingsOf, stackNames } from "../support/stackFiles";
+import { strongSecret, requiredSettingValue } from "./fixtureSecrets";
 
 const ctx = (stack: string) => ({ stack, homeDir: "/home/shop" });
 
@@ -19,11 +19,12 @@ describe("the stack files users copy", () => {
         it(`Pulumi.${stack}.yaml is valid once its listed secrets are set`, () => {
             const raw = loadStackConfig(stack);
             for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
+            for (const key of requiredSettingsOf(stack)) raw[key] = { value: requiredSettingValue(key), secret: false };
             assert.doesNotThrow(() => parseDeployConfig(raw, ctx(stack)));
         });
 
-        it(`Pulumi.${stack}.yaml lists exactly the secrets it needs`, () => {
-            const required = requiredSecretsOf(stack);
+        it(`Pulumi.${stack}.yaml lists exactly the settings and secrets it needs`, () => {
+            const required = [...requiredSecretsOf(stack), ...requiredSettingsOf(stack)];
             if (required.length === 0) {
                 assert.doesNotThrow(() => parseDeployConfig(loadStackConfig(stack), ctx(stack)));
                 return;
@@ -40,6 +41,7 @@ describe("the stack files users copy", () => {
         const with_ = (stack: string) => {
             const raw = loadStackConfig(stack);
             for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
+            for (const key of requiredSettingsOf(stack)) raw[key] = { value: requiredSettingValue(key), secret: false };
             return parseDeployConfig(raw, ctx(stack));
         };
         assert.equal(with_("staging").image.kind, "build");

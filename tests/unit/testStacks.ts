@@ -4,12 +4,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RawConfig } from "../../lib/deployConfig";
 import { DeclaredResource, valueOf } from "../support/pulumiProgram";
-import { loadStackConfig, requiredSecretsOf } from "../support/stackFiles";
-import { strongSecret } from "./fixtureSecrets";
+import { loadStackConfig, requiredSecretsOf, requiredSettingsOf } from "../support/stackFiles";
+import { requiredSettingValue, strongSecret } from "./fixtureSecrets";
 
 export function stackConfig(stack: string, overrides: RawConfig = {}): RawConfig {
     const raw = loadStackConfig(stack);
     for (const key of requiredSecretsOf(stack)) raw[key] = { value: strongSecret(key), secret: true };
+    for (const key of requiredSettingsOf(stack)) raw[key] = { value: requiredSettingValue(key), secret: false };
     return { ...raw, ...overrides };
 }
 
