@@ -18,6 +18,8 @@ export interface SettingSpec {
     computedDefault?: string;
     /** Which stacks need it, for the reference table. */
     usedBy: string;
+    /** An empty value means "none" instead of "unset, take the default". */
+    emptyMeansNone?: boolean;
 }
 
 export const SETTINGS: readonly SettingSpec[] = [
@@ -62,7 +64,7 @@ export const SETTINGS: readonly SettingSpec[] = [
       description: "Image platform: `linux/amd64` or `linux/arm64`." },
     { key: "nodeImage", type: "string", default: "node:20-bookworm-slim", usedBy: "building stacks",
       description: "Node.js image of the build stages and of the system-packages base image." },
-    { key: "systemPackages", type: "string", default: "chromium fonts-freefont-ttf fonts-noto-color-emoji curl postgresql-client ca-certificates tini", usedBy: "building stacks",
+    { key: "systemPackages", type: "string", default: "chromium fonts-freefont-ttf fonts-noto-color-emoji curl postgresql-client ca-certificates tini", usedBy: "building stacks", emptyMeansNone: true,
       description: "Debian packages in the base image (Chromium and fonts for PDFs, psql, tini as PID 1). Empty for none." },
     { key: "npmrc", type: "string", secret: true, usedBy: "apps with private npm packages",
       description: "Content of an .npmrc passed to the build as a secret (never stored in a layer)." },

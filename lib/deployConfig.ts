@@ -187,7 +187,7 @@ class Reader {
     text(key: string): string | undefined {
         const spec = this.spec(key);
         const raw = this.raw[key];
-        if (raw === undefined || raw.value === "") {
+        if (raw === undefined || (raw.value === "" && !spec.emptyMeansNone)) {
             return typeof spec.default === "string" ? spec.default : undefined;
         }
         if (spec.secret && !raw.secret) {

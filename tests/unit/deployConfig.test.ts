@@ -27,6 +27,13 @@ function problemsOf(raw: RawConfig, stack = "staging"): string[] {
 }
 
 describe("stack configuration", () => {
+    it("takes an empty systemPackages as no system packages, and an unset one as the default list", () => {
+        const none = parseDeployConfig({ ...stagingConfig(), systemPackages: plain("") }, ctx("staging"));
+        assert.equal(none.image.kind === "build" && none.image.systemPackages, "");
+        const unset = parseDeployConfig(stagingConfig(), ctx("staging"));
+        assert.match(unset.image.kind === "build" ? unset.image.systemPackages : "", /^chromium /);
+    });
+
     it("applies defaults to a minimal staging stack", () => {
         const config: DeployConfig = parseDeployConfig(stagingConfig(), ctx("staging"));
         assert.deepEqual(
