@@ -17,7 +17,8 @@
 #   EDGE_BACKEND        HAProxy backend holding one server per colour. Default: medusa.
 #   EDGE_COLOUR_HEADER  Response header the edge sets to the serving server. Default: X-Medusa-Colour.
 #   VERIFY_TIMEOUT      Seconds allowed for verification. Default: 30.
-#   HEALTH_WAIT_TIMEOUT Seconds to wait for HAProxy's own checks to call the target UP before
+#   HEALTH_WAIT_TIMEOUT Seconds to wait for the edge's admin socket to answer (an edge just created
+#                       or restarted) and for HAProxy's own checks to call the target UP before
 #                       refusing. Default: 30.
 #   VERIFY_REQUESTS     Consecutive verified responses required. Default: 5.
 #   WATCH_SECONDS       Seconds to watch the new colour under real traffic after the switch; 0 turns
@@ -333,7 +334,17 @@ colour_failing() {
 }
 
 # ---- 1. current state --------------------------------------------------------------------------
-read_runtime
+# A new or restarted edge opens its admin socket a moment after its container starts (a first deploy
+# creates the edge right before this switch): wait for it, up to HEALTH_WAIT_TIMEOUT.
+edge_waited=0
+while ! load_runtime ""; do
+    case "$RUNTIME_ERROR" in
+        "cannot reach"*) [ "$edge_waited" -lt "$HEALTH_WAIT_TIMEOUT" ] || die 3 "$RUNTIME_ERROR, after waiting ${HEALTH_WAIT_TIMEOUT}s for it; nothing changed" ;;
+        *) die 3 "$RUNTIME_ERROR; nothing changed" ;;
+    esac
+    sleep 1
+    edge_waited=$((edge_waited + 1))
+done
 if [ "$TARGET_COLOUR" = blue ]; then OLD_LIVE=$(live_description "$T_ADMIN" "$O_ADMIN")
 else OLD_LIVE=$(live_description "$O_ADMIN" "$T_ADMIN"); fi
 OLD_LIVE_LIST=$(printf '%s' "$OLD_LIVE" | sed 's/ and /,/')

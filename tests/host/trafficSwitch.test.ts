@@ -488,6 +488,29 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         await allServedBy("green");
     });
 
+    it("a switch started while the edge is still starting waits for its admin socket, then switches", async () => {
+        await edge.stop();
+        const switching = edge.runSwitch("blue");
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        await edge.start();
+        const result = await switching;
+        assert.equal(result.code, 0, `the switch did not wait for the edge:\n${result.stdout}\n${result.stderr}`);
+        assert.equal(lastLine(result), "live: blue");
+        await allServedBy("blue");
+    });
+
+    it("an edge that never opens its admin socket is reported after HEALTH_WAIT_TIMEOUT; nothing changed", async () => {
+        await edge.stop();
+        try {
+            const result = await edge.runSwitch("green", { HEALTH_WAIT_TIMEOUT: "2" });
+            assert.equal(result.code, 3, result.stderr);
+            assert.match(result.stderr, /cannot reach the edge's admin socket .* after waiting 2s for it; nothing changed/);
+            assert.equal(lastLine(result), "result: unchanged");
+        } finally {
+            await edge.start();
+        }
+    });
+
     for (const lockMethod of ["flock", "mkdir"]) {
         it(`two switches started at once (${lockMethod} lock) both finish and leave one consistent live colour`, async () => {
             const [toBlue, toGreen] = await Promise.all([
