@@ -17,6 +17,7 @@ import { HostNames, hostNames } from "./lib/hostNames";
 import { registryHostOf } from "./lib/imageRef";
 import { DataVolume, parseRecordedVolumes, planDataVolumes, recordedVolumes as recordedDataVolumes } from "./lib/dataVolumes";
 import { OUTPUT_NAMES, parsePreviousState } from "./lib/previousState";
+import { parseRecordedBuild, planBuild, RecordedBuild } from "./lib/recordedBuild";
 import { PromotedImage, resolvePromotion } from "./lib/promotion";
 import { readRawConfig } from "./lib/pulumiConfigSource";
 import { ALLOW_RESTART_VARIABLE, parseAllowedRestarts, parseRecordedServices, refuseUnannouncedRestarts, restartsOf, serviceSettings } from "./lib/serviceRestarts";
@@ -55,6 +56,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
     const recorded = await readStackOutputs("previous-deploy", ownStackName());
     const previous = parsePreviousState(config.stack, recorded);
     const recordedVolumes = parseRecordedVolumes(config.stack, recorded[OUTPUT_NAMES.dataVolumes]);
+    const recordedBuild = parseRecordedBuild(config.stack, recorded[OUTPUT_NAMES.build]);
     const names = hostNames(config.stack, config.hostStateDir);
     const services = serviceSettings(config, names);
     refuseUnannouncedRestarts(restartsOf(parseRecordedServices(config.stack, recorded[OUTPUT_NAMES.services]), services), parseAllowedRestarts(env.allowRestart));
@@ -65,7 +67,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
 
     const host = new DockerHost("host", { config, homeDir: env.homeDir, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
     const registry = declareLocalRegistry(config, names, host, recordedVolumes);
-    const newImage = declareImage(config, wanted, plan, host, registry, env);
+    const { image: newImage, build } = declareImage(config, wanted, plan, host, registry, env, recordedBuild);
 
     const deployment = new BlueGreen("shop", {
         config,
@@ -92,6 +94,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         url: config.edge.publicUrl,
         dataVolumes: recordedDataVolumes(volumes),
         services,
+        ...(build ? { build } : {}),
     };
 }
 
@@ -129,8 +132,9 @@ async function wantedRelease(config: DeployConfig, env: ProgramEnvironment): Pro
  * The image of the release the plan deploys, if it deploys one: the promoted digest, or a build.
  * Only the release the app folder holds can be built: building another release's tag from this
  * tree would push different code under that release's name. A deploy that deploys no new image
- * (unchanged, switch back) declares no build at all, so it never rebuilds or re-tags a release a
- * colour already runs; the previous build's resources leave the state and stay in the registry.
+ * (unchanged, switch back) builds nothing: it declares the build the state holds exactly as it is
+ * (lib/recordedBuild.ts), so the engine reports no change for it, and never re-tags a release a
+ * colour already runs.
  */
 function declareImage(
     config: DeployConfig,
@@ -139,9 +143,10 @@ function declareImage(
     host: DockerHost,
     registry: LocalRegistry | undefined,
     env: ProgramEnvironment,
-): pulumi.Input<string> | undefined {
+    recordedBuild: RecordedBuild | undefined,
+): { image?: pulumi.Input<string>; build?: RecordedBuild } {
     const deploysNewImage = Object.values(plan.colours).some((c) => c?.image.kind === "new");
-    if (config.image.kind === "promote") return deploysNewImage ? wanted.promoted?.image : undefined;
+    if (config.image.kind === "promote") return { image: deploysNewImage ? wanted.promoted?.image : undefined };
 
     const release = wanted.release;
     const treeRelease = config.release === "auto" ? release : appFolderRelease(env, wanted.appPath ?? "", release);
@@ -151,18 +156,21 @@ function declareImage(
                 `Check out ${release} there, or set release to auto.`,
         );
     }
-    if (!deploysNewImage) return undefined;
-    const builder = host.ensureBuilder({ release, machine: env.machine });
+    const build = planBuild(deploysNewImage, release, recordedBuild);
+    if (build.kind === "none") return {};
+    const kept = build.kind === "keep";
+    const builder = host.ensureBuilder({ release: build.release, machine: env.machine, kept });
     const image = new MedusaImage("image", {
         source: config.image,
-        release,
+        release: build.release,
         builderName: builder.name,
         registryAuth: config.registryAuth,
         projectDir: env.projectDir,
         provider: host.buildProvider(),
         dependsOn: [builder.resource, ...(registry?.container ? [registry.container] : [])],
+        kept,
     });
-    return image.ref;
+    return { image: kept ? undefined : image.ref, build: { release: build.release } };
 }
 
 /** The release the app folder holds; an app outside git is taken to hold the release it is told. */

@@ -125,7 +125,7 @@ export class DockerHost extends pulumi.ComponentResource {
      * built and the deploying machine, so a deploy from another machine (a CI runner, a colleague's
      * laptop) or of a new release runs the script again (it leaves an existing builder alone).
      */
-    ensureBuilder(build: { release: string; machine: string }): { name: string; resource: command.local.Command } {
+    ensureBuilder(build: { release: string; machine: string; kept?: boolean }): { name: string; resource: command.local.Command } {
         const builderName = hostNames(this.config.stack, this.config.hostStateDir).builder;
         const toml = renderBuildkitdToml({ keepStorage: this.config.daemon.buildkitKeepStorage });
         const script = hostScript("ensure-buildkit-builder");
@@ -146,7 +146,8 @@ export class DockerHost extends pulumi.ComponentResource {
                 triggers: [contentHash(script, JSON.stringify(env)), build.release, build.machine],
                 addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: this.ready },
+            // A kept build (nothing is built) keeps the command as the state holds it: it never runs.
+            { parent: this, dependsOn: this.ready, ...(build.kept ? { ignoreChanges: ["*"] } : {}) },
         );
         return { name: builderName, resource };
     }

@@ -21,6 +21,11 @@ export interface MedusaImageArgs {
     projectDir: string;
     provider: dockerBuild.Provider;
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Declared as the state holds it (a deploy that builds nothing): the engine keeps every recorded
+     * input (`ignoreChanges: ["*"]`), so nothing is built or pushed and the step is "same".
+     */
+    kept?: boolean;
 }
 
 
@@ -53,7 +58,13 @@ export class MedusaImage extends pulumi.ComponentResource {
             // only belongs in `up`.
             buildOnPreview: false,
         };
-        const childOpts: pulumi.CustomResourceOptions = { parent: this, provider: args.provider, dependsOn: args.dependsOn, retainOnDelete: true };
+        const childOpts: pulumi.CustomResourceOptions = {
+            parent: this,
+            provider: args.provider,
+            dependsOn: args.dependsOn,
+            retainOnDelete: true,
+            ...(args.kept ? { ignoreChanges: ["*"] } : {}),
+        };
 
         this.base = new dockerBuild.Image(
             "base",

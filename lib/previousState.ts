@@ -14,6 +14,7 @@ export const OUTPUT_NAMES = {
     url: "url",
     dataVolumes: "dataVolumes",
     services: "services",
+    build: "build",
 } as const;
 
 const DIGEST_PINNED = /^[^\s@]+@sha256:[0-9a-f]{64}$/;

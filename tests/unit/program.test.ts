@@ -147,11 +147,36 @@ describe("the program under Pulumi mocks", function () {
             const run = await runProgram({ stack: "dev", config, appRelease: step.tree, stackOutputs: previous ? { [DEV]: previous } : {} });
             assert.equal(run.outputs.live, step.live, `live after ${step.release ?? step.tree}`);
             assert.equal(run.outputs.rollbackRelease, step.rollback);
-            assert.equal(run.ofType("docker-build:index:Image").length > 0, step.built, `build declared for ${step.release ?? step.tree}`);
+            // A deploy that builds nothing declares the last build as the state holds it (every input ignored).
+            const app = run.named("app", "docker-build:index:Image");
+            assert.equal(app.opts.ignoreChanges === undefined, step.built, `build of ${step.release ?? step.tree} ${step.built ? "runs" : "is kept as it was"}`);
+            assert.deepEqual(run.outputs.build, { release: step.built ? step.tree : "C" });
             previous = run.outputs;
         }
         const final = previous as { blue: { release: string }; green: { release: string } };
         assert.deepEqual([final.blue.release, final.green.release], ["C", "B"]);
+    });
+
+    it("the same release again keeps the recorded build exactly as the state holds it: nothing builds, the engine sees no change", async () => {
+        const previous = { live: "blue", blue: { release: "A", image: imageA }, build: { release: "A" } };
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev", release("A")), appRelease: "A", machine: "another-laptop", stackOutputs: { [DEV]: previous } });
+        for (const name of ["base", "app", "buildkit-builder"]) {
+            assert.deepEqual(run.named(name).opts.ignoreChanges, ["*"], `${name} is not kept as the state holds it`);
+        }
+        assert.match(String(run.named("app").inputs.tags), /:A$/);
+        assert.equal(run.named("blue-image").inputs.name, imageA, "blue keeps its digest, not the kept build's ref");
+        assert.deepEqual(run.outputs.build, { release: "A" });
+    });
+
+    it("a stack without a recorded build declares no build on a deploy that builds nothing; a malformed record stops the program", async () => {
+        const previous = { live: "blue", blue: { release: "A", image: imageA } };
+        const run = await runProgram({ stack: "dev", config: stackConfig("dev", release("A")), appRelease: "A", stackOutputs: { [DEV]: previous } });
+        assert.deepEqual(names(run, "docker-build:index:Image"), []);
+        assert.equal(run.outputs.build, undefined);
+        await assert.rejects(
+            runProgram({ stack: "dev", config: stackConfig("dev", release("A")), appRelease: "A", stackOutputs: { [DEV]: { ...previous, build: "A" } } }),
+            /stack "dev" output "build" must be \{release: "<release>"\}, got "A"/,
+        );
     });
 
     it("an npmrc for private packages reaches the build only as a secret", async () => {
