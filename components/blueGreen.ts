@@ -104,7 +104,9 @@ export class BlueGreen extends pulumi.ComponentResource {
             );
         }
 
-        const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, adminSocketOwner: args.scriptUser, dependsOn: host.ready }, parent);
+        // Over ssh without sudo, scripts run as the ssh user, whose uid only the host knows.
+        const adminSocketOwner = config.host.kind === "ssh" && !config.sudo ? "installer" : args.scriptUser;
+        const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, adminSocketOwner, dependsOn: host.ready }, parent);
         const target = this.colours[plan.live];
         if (!target) throw new Error(`internal: plan makes ${plan.live} live but declares no release for it`);
 

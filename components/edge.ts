@@ -16,8 +16,12 @@ export interface EdgeArgs {
     names: HostNames;
     host: DockerHost;
     network: docker.Network;
-    /** Owner of the admin socket when host scripts do not run as root. */
-    adminSocketOwner?: { uid: number; gid: number };
+    /**
+     * Owner of the admin socket when host scripts do not run as root: a known uid/gid (a local
+     * host), or `installer`, the user install-edge-config.sh runs as (an ssh host without sudo,
+     * whose uid only the host knows).
+     */
+    adminSocketOwner?: { uid: number; gid: number } | "installer";
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -49,7 +53,8 @@ export class Edge extends pulumi.ComponentResource {
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("medusa-deploy:index:Edge", name, {}, opts);
         const { names, host, edge } = args;
-        const config = renderEdgeConfig(names, args.adminSocketOwner);
+        const owner = args.adminSocketOwner;
+        const config = renderEdgeConfig(names, owner === "installer" ? undefined : owner);
         this.adminSocket = path.posix.join(names.edgeDir, "admin.sock");
         this.stateFile = path.posix.join(names.edgeDir, "server-state");
         this.lockFile = path.posix.join(names.edgeDir, "haproxy.cfg.lock");
@@ -61,7 +66,7 @@ export class Edge extends pulumi.ComponentResource {
             "edge-config",
             {
                 script: "install-edge-config",
-                env: { EDGE_DIR: names.edgeDir, EDGE_IMAGE: edge.image, EDGE_CONTAINER: names.edge },
+                env: { EDGE_DIR: names.edgeDir, EDGE_IMAGE: edge.image, EDGE_CONTAINER: names.edge, ...(owner === "installer" ? { EDGE_ADMIN_SOCKET_OWNER: "installer" } : {}) },
                 stdin: config,
                 triggers: [contentHash(config)],
                 privileged: true,

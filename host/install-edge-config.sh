@@ -32,6 +32,10 @@
 #   EDGE_LOCK_TIMEOUT    Seconds to wait for the lock. Default: 120.
 #   EDGE_LOCK_METHOD     auto | flock | mkdir. Default: auto (flock when installed, else a lock folder
 #                        "$EDGE_LOCK_FILE.d" holding the owner's pid).
+#   EDGE_ADMIN_SOCKET_OWNER  `installer`: the admin socket is made the property of the user running
+#                        this script (its uid and gid are added to the config's `stats socket` line
+#                        that has none), so the traffic switch, run by the same unprivileged user over
+#                        ssh, can use it. Unset: the config is installed as given.
 #   DOCKER_HOST          honoured by the docker CLI of the default commands.
 #
 # What it does, holding the lock:
@@ -117,6 +121,18 @@ CANDIDATE=$(mktemp "$EDGE_DIR/.haproxy.cfg.candidate.XXXXXX") ||
     die 1 "cannot create a candidate file in $EDGE_DIR; nothing changed"
 cat >"$CANDIDATE" || die 1 "cannot write the candidate $CANDIDATE (disk full?); $CONFIG was not touched"
 [ -s "$CANDIDATE" ] || die 2 "the config on stdin is empty; $CONFIG was not touched"
+case "${EDGE_ADMIN_SOCKET_OWNER:-}" in
+    '') ;;
+    installer)
+        owner="uid $(id -u) gid $(id -g)"
+        # Only a socket line without an owner of its own; the same input gives the same bytes.
+        sed "/^[[:space:]]*stats socket /{/ uid /!s/ mode \([0-7]*\)/ mode \1 $owner/;}" "$CANDIDATE" >"$CANDIDATE.owned" &&
+            mv -f "$CANDIDATE.owned" "$CANDIDATE" ||
+            die 1 "cannot set the admin socket's owner in $CANDIDATE; $CONFIG was not touched"
+        grep -q "^[[:space:]]*stats socket .* $owner" "$CANDIDATE" ||
+            die 2 "EDGE_ADMIN_SOCKET_OWNER=installer, but the config has no 'stats socket ... mode N' line to give an owner; $CONFIG was not touched" ;;
+    *) die 2 "EDGE_ADMIN_SOCKET_OWNER must be 'installer' or unset, got '$EDGE_ADMIN_SOCKET_OWNER'; nothing changed" ;;
+esac
 chmod 0644 "$CANDIDATE" || die 1 "cannot chmod $CANDIDATE; $CONFIG was not touched"
 
 if [ -f "$CONFIG" ] && cmp -s "$CANDIDATE" "$CONFIG"; then

@@ -288,6 +288,64 @@ describe("host/install-edge-config.sh against a real HAProxy", function () {
 // folder mounted read-only, "running" from `docker inspect`, reload by `docker kill -s HUP`. No image
 // can be pulled here, so the edge image is Debian's haproxy binary and its libraries, `docker import`ed,
 // started the way the official image starts it (master-worker, foreground).
+describe("host/install-edge-config.sh run by an unprivileged user (an ssh host without sudo)", function () {
+    this.timeout(60000);
+    const dir = path.join(ROOT, "unprivileged");
+    const edgeDir = path.join(dir, "edge");
+    const nobody = 65534;
+
+    before(function () {
+        requireCommands(this, ["haproxy", "setpriv", "socat"], "apt-get install -y haproxy util-linux socat");
+        requireReal(this, "root (to run the script as another user)", isRoot(), "run the tests as root");
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.mkdirSync(dir, { recursive: true });
+        fs.chownSync(dir, nobody, nobody);
+        fs.chmodSync(path.dirname(dir), 0o755);
+    });
+
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    /** Runs the script as `nobody` through a wrapper (runShellScript runs a script file with sh). */
+    function runAsNobody(config: string, owner: string): Promise<ScriptRun> {
+        const wrapper = path.join(ROOT, "as-nobody.sh");
+        fs.writeFileSync(wrapper, `exec setpriv --reuid=${nobody} --regid=${nobody} --clear-groups sh ${shellQuote(SCRIPT)}\n`);
+        const env = { PATH: process.env.PATH, EDGE_DIR: edgeDir, EDGE_CHECK_COMMAND: "haproxy -c -f", EDGE_RUNNING_COMMAND: "echo false", EDGE_RELOAD_COMMAND: "true", EDGE_ADMIN_SOCKET_OWNER: owner, EDGE_LOCK_TIMEOUT: "10" };
+        return runShellScript(wrapper, { env, input: config, timeoutMs: 30000 });
+    }
+
+    it("EDGE_ADMIN_SOCKET_OWNER=installer gives the admin socket to the user installing the config; the same config again is unchanged", async function () {
+        const port = await freePort();
+        const config = renderHaproxyConfig({
+            bindAddress: "127.0.0.1",
+            bindPort: port,
+            servers: { blue: { address: "127.0.0.1:9" }, green: { address: "127.0.0.1:10" } },
+            adminSocketPath: path.join(edgeDir, "admin.sock"),
+            stateFilePath: path.join(edgeDir, "server-state"),
+        });
+        const first = await runAsNobody(config, "installer");
+        assert.equal(first.status, 0, first.stderr);
+        const installed = fs.readFileSync(path.join(edgeDir, "haproxy.cfg"), "utf8");
+        assert.match(installed, new RegExp(`stats socket \\S+ mode 600 uid ${nobody} gid ${nobody} level admin`));
+        assert.equal((await runAsNobody(config, "installer")).stdout.trim(), "edge config: unchanged");
+
+        // HAProxy (root, as the edge container runs) creates the socket for that user, who can then use it.
+        const haproxy = spawn("haproxy", ["-f", path.join(edgeDir, "haproxy.cfg")], { stdio: "ignore" });
+        try {
+            const socket = path.join(edgeDir, "admin.sock");
+            for (let i = 0; i < 100 && !fs.existsSync(socket); i++) await sleep(50);
+            assert.equal(fs.statSync(socket).uid, nobody);
+            const answer = execFileSync("setpriv", [`--reuid=${nobody}`, `--regid=${nobody}`, "--clear-groups", "sh", "-c", `echo 'show servers state' | socat - UNIX-CONNECT:${socket}`], { encoding: "utf8" });
+            assert.match(answer, /^1\n/, `the installer cannot use the admin socket: ${answer}`);
+        } finally {
+            haproxy.kill("SIGKILL");
+        }
+
+        const bad = await runAsNobody(config, "someone");
+        assert.equal(bad.status, 2);
+        assert.match(bad.stderr, /EDGE_ADMIN_SOCKET_OWNER must be 'installer' or unset, got 'someone'; nothing changed/);
+    });
+});
+
 describe("host/install-edge-config.sh with its docker defaults against a real dockerd", function () {
     this.timeout(120000);
     const root = path.resolve(__dirname, "../../.test-work/install-edge-config-docker");

@@ -251,6 +251,15 @@ describe("the program under Pulumi mocks", function () {
         assert.deepEqual(await dependsOnNames(run.named("network")), ["daemon-json"]);
     });
 
+    it("an ssh host without sudo gives the edge's admin socket to the ssh user, whose uid only the host knows", async () => {
+        const withoutSudo = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), sudo: { value: "false", secret: false }, manageDaemon: { value: "false", secret: false } }), appRelease: "A" });
+        assert.match(String(await valueOf(withoutSudo.named("edge-config").inputs.create as pulumi.Input<string>)), /^env EDGE_ADMIN_SOCKET_OWNER='installer' /);
+        const withSudo = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
+        const create = String(await valueOf(withSudo.named("edge-config").inputs.create as pulumi.Input<string>));
+        assert.match(create, /^sudo -n env /);
+        assert.doesNotMatch(create, /EDGE_ADMIN_SOCKET_OWNER='installer'/, "scripts run as root under sudo: the socket stays root's");
+    });
+
     it("ssh hosts: every connection pins the host key; Docker's ssh client reads the stack's key file, never the state", async () => {
         const homeDir = fs.mkdtempSync(path.join(repoRoot, ".test-work/ssh-home-"));
         try {
