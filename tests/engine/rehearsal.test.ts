@@ -1,0 +1,227 @@
+// The deploy rehearsal: the real program (index.ts) deployed release after release with the real
+// `pulumi up` (the CLI and the docker, docker-build plugins built by tools/toolchain.sh; the command
+// stand-in), on a dockerd of the test's own, with keep-alive GET and POST load (some slow) through
+// the edge the whole time. The shop must never fail a request: not on a release, a rollback, a
+// release that cannot start, a migration that fails, or a change of the live colour's settings.
+import { strict as assert } from "node:assert";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describeTimings } from "../../lib/deployTimings";
+import { hostNames } from "../../lib/hostNames";
+import { freePort } from "../support/haproxyEdge";
+import { LoadClient } from "../support/loadClient";
+import { ensureLocalHaproxyImage } from "../support/localHaproxyImage";
+import { ensureLocalNodeImage } from "../support/localNodeImage";
+import { LocalRegistry } from "../support/localRegistry";
+import { ensureLocalPostgresImage, ensureLocalRedisImage } from "../support/localServiceImages";
+import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
+import { isRoot, requireCommands, requireReal } from "../support/realComponent";
+import { DeployRun, GOOD_RELEASE, RehearsalStack } from "../support/rehearsal";
+import { sandboxRuntimeSettings } from "../support/sandboxRuntime";
+import { loadBuildkitImage, loadToolchain, PROJECT_DIR, Toolchain } from "../support/toolchain";
+
+const WORK = path.join(PROJECT_DIR, ".test-work/rehearsal", String(process.pid));
+const STACK = "rehearsal-local";
+
+const secret = (bytes: number) => crypto.randomBytes(bytes).toString("hex");
+
+describe("deploy rehearsal on the real engine: a local docker host under load", function () {
+    this.timeout(40 * 60 * 1000);
+    // One sequence: a step that fails leaves nothing for the next ones to test.
+    this.bail(true);
+
+    let toolchain: Toolchain;
+    let dockerd: PrivateDockerd;
+    let registry: LocalRegistry;
+    let stack: RehearsalStack;
+    let load: LoadClient | undefined;
+    const secrets = { jwtSecret: secret(32), cookieSecret: secret(32), postgresPassword: secret(16) };
+    const names = () => hostNames(STACK, path.join(WORK, "host-state"));
+    const summary: string[] = [];
+    const releases: Record<string, string> = {};
+
+    /** One step of the sequence: its `up`, its timings in the summary, and the live colour afterwards. */
+    async function deploy(step: string, extra: string[] = []): Promise<DeployRun> {
+        const run = await stack.up(extra);
+        const timings = run.timings ? describeTimings(run.timings) : "no timings";
+        summary.push(`${step}: ${run.status === 0 ? "ok" : "failed"} in ${(run.ms / 1000).toFixed(1)} s (${timings})`);
+        console.log(`      ${summary[summary.length - 1]}`);
+        return run;
+    }
+
+    function liveColour(): string {
+        return String(stack.outputs().live);
+    }
+
+    /** Requests issued after `since` that the edge sent to a colour other than `colour`, or that failed. */
+    async function servedOnlyBy(colour: string, since: number): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const after = (load?.records ?? []).filter((r) => r.startedAt > since);
+        assert.ok(after.length > 0, "no request completed after the deploy");
+        const others = after.filter((r) => r.colour !== colour);
+        assert.equal(others.length, 0, `after the deploy ${others.length} of ${after.length} requests were not served by ${colour}: ${JSON.stringify(others.slice(0, 3))}`);
+    }
+
+    function containerId(name: string): string {
+        return dockerd.docker(["inspect", "--format", "{{.Id}}", name]).trim();
+    }
+
+    before(async function () {
+        requireCommands(this, ["dockerd", "docker", "docker-registry", "runc", "haproxy", "socat", "curl"], "apt-get install -y docker.io docker-registry runc haproxy socat curl");
+        requireReal(this, "root (dockerd needs it)", isRoot(), "run the tests as root");
+        const loaded = loadToolchain();
+        requireReal(this, "the engine toolchain", loaded.toolchain !== undefined, loaded.reason ?? "");
+        toolchain = loaded.toolchain as Toolchain;
+        for (const [plugin, version] of [["docker", "5.2.0"], ["docker-build", "0.0.22"], ["command", "1.2.1"]]) {
+            requireReal(this, `the ${plugin} plugin ${version}`, (toolchain.plugins.get(plugin) ?? []).includes(version), "npm run toolchain");
+        }
+
+        fs.mkdirSync(WORK, { recursive: true });
+        dockerd = new PrivateDockerd({ root: path.join(WORK, "dockerd"), daemonJson: { ...sandboxRuntimeSettings(), features: { buildkit: true } } });
+        await dockerd.start(60000);
+        registry = new LocalRegistry({ root: path.join(WORK, "registry") });
+        await registry.start();
+        loadBuildkitImage(toolchain, dockerd.host);
+        // No image can be pulled here: the services' images are built from this machine's packages,
+        // and the builder resolves the Node image from the registry.
+        const nodeImage = `${registry.address}/rehearsal/node:20`;
+        dockerd.docker(["tag", ensureLocalNodeImage(dockerd), nodeImage]);
+        dockerd.docker(["push", nodeImage]);
+
+        stack = new RehearsalStack(toolchain, {
+            work: WORK,
+            stack: STACK,
+            settings: {
+                host: "local",
+                hostStateDir: path.join(WORK, "host-state"),
+                registry: `${registry.address}/rehearsal/shop`,
+                buildkitImage: toolchain.buildkitImage,
+                nodeImage,
+                systemPackages: "",
+                postgresImage: ensureLocalPostgresImage(dockerd),
+                redisImage: ensureLocalRedisImage(dockerd),
+                edgeImage: ensureLocalHaproxyImage(dockerd),
+                edgePort: String(await freePort()),
+                healthTimeoutSeconds: "30",
+                switchWatchSeconds: "3",
+            },
+            secrets,
+            env: { DOCKER_HOST: dockerd.host, BUILDX_CONFIG: path.join(WORK, "buildx") },
+        });
+        stack.init();
+    });
+
+    after(async function () {
+        await load?.stop();
+        for (const line of summary) console.log(`      | ${line}`);
+        await registry?.stop();
+        // KEEP_TEST_WORK=1 keeps the daemon's state and the stack for a look after a failure.
+        if (process.env.KEEP_TEST_WORK) return;
+        await dockerd?.stop(60000);
+        unmountUnder(WORK);
+        fs.rmSync(WORK, { recursive: true, force: true });
+    });
+
+    it("first deploy: preview shows it, up puts blue live and the shop answers", async function () {
+        releases.A = stack.commitRelease("A");
+        const preview = await stack.preview();
+        assert.equal(preview.status, 0, `preview failed:\n${preview.output}`);
+        assert.match(preview.plan, new RegExp(`^first deploy: blue runs ${releases.A}`));
+
+        const run = await deploy("first deploy (A)");
+        assert.equal(run.status, 0, `first up failed:\n${run.output}`);
+        assert.equal(liveColour(), "blue");
+        const port = stack.outputs().url;
+        load = new LoadClient({ baseUrl: String(port), workers: 4, pauseMs: 10 });
+        load.start();
+        await servedOnlyBy("blue", performance.now());
+    });
+
+    it("release B goes to green under load; the same release again changes nothing", async function () {
+        releases.B = stack.commitRelease("B");
+        const preview = await stack.preview();
+        assert.match(preview.plan, new RegExp(`^deploy: green is replaced with ${releases.B}, then traffic moves blue -> green`));
+        const run = await deploy("release B");
+        assert.equal(run.status, 0, `up of B failed:\n${run.output}`);
+        assert.equal(liveColour(), "green");
+        await servedOnlyBy("green", performance.now());
+
+        const again = await deploy("B again", ["--expect-no-changes"]);
+        assert.equal(again.status, 0, `the same release again changed something:\n${again.output}`);
+    });
+
+    it("rollback to A: traffic moves back in seconds, nothing is built or pulled", async function () {
+        stack.configure({ release: releases.A });
+        const preview = await stack.preview();
+        assert.match(preview.plan, /^switch back: traffic moves green -> blue, nothing rebuilt/);
+        const run = await deploy("rollback to A");
+        assert.equal(run.status, 0, `rollback failed:\n${run.output}`);
+        assert.equal(run.timings?.phases["build+push"], undefined, "the rollback built an image");
+        assert.equal(run.timings?.phases.pull, undefined, "the rollback pulled an image");
+        assert.equal(liveColour(), "blue");
+        await servedOnlyBy("blue", performance.now());
+    });
+
+    it("a release that cannot start fails fast with its log, and traffic stays on the live colour", async function () {
+        // Back to the app folder's release for the next ones.
+        stack.configure({ release: "auto" });
+        stack.commitRelease("C");
+        assert.equal((await deploy("release C")).status, 0);
+        assert.equal(liveColour(), "green");
+
+        stack.commitRelease("D (cannot start)", { ...GOOD_RELEASE, start: "crash" });
+        const failed = await deploy("release D (cannot start)");
+        assert.notEqual(failed.status, 0, "a release that cannot start was deployed");
+        assert.match(failed.output, /cannot load module/, "the error does not quote the server's log");
+        assert.ok(failed.ms < 120000, `the failing deploy took ${failed.ms} ms, not fast`);
+        assert.equal(liveColour(), "green");
+        await servedOnlyBy("green", performance.now());
+
+        stack.commitRelease("E");
+        const next = await deploy("release E after the failure");
+        assert.equal(next.status, 0, `the next good release failed:\n${next.output}`);
+        assert.equal(liveColour(), "blue");
+        await servedOnlyBy("blue", performance.now());
+    });
+
+    it("a release whose migration fails stops before its server; the secrets it printed are masked", async function () {
+        stack.commitRelease("F (migration fails)", { ...GOOD_RELEASE, migration: "fail" });
+        const failed = await deploy("release F (migration fails)");
+        assert.notEqual(failed.status, 0, "a failed migration was deployed");
+        assert.match(failed.output, /migration 20261201_orders_split failed/);
+        assert.doesNotMatch(failed.output, new RegExp(secrets.postgresPassword), "the database password reached pulumi's output");
+        assert.equal(liveColour(), "blue");
+        await servedOnlyBy("blue", performance.now());
+
+        stack.commitRelease("G");
+        assert.equal((await deploy("release G")).status, 0);
+        assert.equal(liveColour(), "green");
+    });
+
+    it("a change of the live colour's settings leaves the live colour's containers untouched", async function () {
+        const server = containerId(names().server("green"));
+        stack.configure({ appEnv: JSON.stringify({ LOG_LEVEL: "debug" }) });
+        const preview = await stack.preview();
+        assert.equal(preview.status, 0, preview.output);
+        const run = await deploy("settings change");
+        assert.equal(run.status, 0, `up after a settings change failed:\n${run.output}`);
+        assert.equal(containerId(names().server("green")), server, "the live server was replaced by a settings change");
+        await servedOnlyBy("green", performance.now());
+    });
+
+    it("served every request of the whole sequence, and no secret is in plain text in the state", async function () {
+        assert.ok(load, "the load never started");
+        await load.stop();
+        const records = load.records;
+        load = undefined;
+        const failures = records.filter((r) => r.error !== undefined);
+        const byColour = records.reduce<Record<string, number>>((counts, r) => ({ ...counts, [r.colour ?? "failed"]: (counts[r.colour ?? "failed"] ?? 0) + 1 }), {});
+        summary.push(`load: ${records.length} requests (${JSON.stringify(byColour)}), ${failures.length} failed`);
+        assert.ok(records.length > 500, `only ${records.length} requests in the whole sequence`);
+        assert.equal(failures.length, 0, `requests failed: ${JSON.stringify(failures.slice(0, 5))}`);
+
+        const state = stack.stateText();
+        for (const [key, value] of Object.entries(secrets)) assert.ok(!state.includes(value), `${key} is in plain text in the state`);
+    });
+});
