@@ -33,7 +33,8 @@
 # A container that is healthy passes even if it restarted before (a gate run again on an older
 # container that has recovered). On failure it prints, on stderr, why, the last health check's
 # output and the last GATE_LOG_LINES lines of `docker logs`, every secret value (and the password
-# inside a secret URL) replaced by [secret]. The container is left as it is, for inspection.
+# inside a secret URL) replaced by [secret]. The container is then stopped (not removed: its log and
+# state stay for inspection), so a crash loop does not keep restarting on the host.
 #
 # Stdout: progress lines, and a last line that is always machine-readable:
 #   "result: healthy container=<name> seconds=<s>"                                       exit 0
@@ -175,8 +176,10 @@ fail() {
     code=$1 reason=$2
     shift 2
     seconds=$(elapsed)
-    err "$GATE_CONTAINER $* (after ${seconds}s). $LIVE_TEXT The container is left as it is for inspection (docker logs $GATE_CONTAINER); the next \`pulumi up\` gates it again."
+    err "$GATE_CONTAINER $* (after ${seconds}s). $LIVE_TEXT The container is stopped, not removed, for inspection (docker logs $GATE_CONTAINER); the next \`pulumi up\` replaces or gates it again."
     quote_container
+    # Stopped, so that a crash loop does not go on restarting on the shop's host until the next deploy.
+    docker stop --time 10 "$TARGET" >/dev/null 2>&1 || err "could not stop $GATE_CONTAINER (it may be gone already)"
     finish "$code" "result: failed container=$GATE_CONTAINER reason=$reason status=${STATUS:-unknown} health=${HEALTH:-unknown} exit=${EXIT_CODE:-unknown} restarts=${RESTARTS:-unknown} seconds=$seconds"
 }
 

@@ -148,7 +148,8 @@ describe("host/health-gate.sh against a real dockerd", function () {
             const r = result(run);
             assert.deepEqual([r.result, r.container, r.reason, r.status, r.health, r.restarts], ["failed", NAME, "unhealthy", "running", "unhealthy", "0"]);
             assert.match(run.stderr, new RegExp(`${NAME} is unhealthy: Docker's health check failed 2 times in a row \\(after [0-9]+s\\)\\. No traffic was moved to it: traffic stays on the live colour\\.`));
-            assert.match(run.stderr, /the next `pulumi up` gates it again/);
+            assert.match(run.stderr, /The container is stopped, not removed, for inspection .*the next `pulumi up` replaces or gates it again/);
+            assert.match(docker(["inspect", "--format", "{{.State.Status}}", NAME]), /^exited$/, "the unhealthy container is still running");
             // The last health check's output and the log's tail, masked.
             assert.match(run.stderr, /last health check \(exit 1\):\n {4}probe: token \[secret\] was rejected\n/);
             assert.match(run.stderr, /last 40 lines of its log \(secret values masked\):\n/);
@@ -170,10 +171,11 @@ describe("host/health-gate.sh against a real dockerd", function () {
             assert.ok(lag >= 0 && lag < 3000, `failed ${lag} ms after Docker said unhealthy`);
             assert.ok(run.ms < 15000, `not the timeout: ${run.ms} ms`);
 
-            // A failed gate records nothing, so the next `up` runs it again: it fails again, at once.
+            // A failed gate records nothing, so the next `up` runs it again: it fails again, at once
+            // (the first gate stopped the container).
             const again = await gate({ GATE_CONTAINER_ID: id, GATE_TIMEOUT: "120" });
             assert.equal(again.status, 1);
-            assert.equal(result(again).reason, "unhealthy");
+            assert.equal(result(again).reason, "exited");
             assert.ok(again.ms < 5000, `the second gate failed after ${again.ms} ms`);
             assertNoSecret(again);
         } finally {
@@ -205,8 +207,15 @@ describe("host/health-gate.sh against a real dockerd", function () {
         else assert.ok(Number(r.restarts) > 0, lastLine(run));
         assert.match(run.stderr, /a crash loop/);
         assert.match(run.stderr, /^ {4}server: crashing$/m);
-        assert.ok(run.ms < 10000, `at once, not at the timeout (${run.ms} ms)`);
+        assert.ok(run.ms < 20000, `at once, not at the timeout (${run.ms} ms)`);
         console.log(`      crash loop (${r.reason}, restarts=${r.restarts}): failed after ${run.ms} ms`);
+        // Stopped, not removed: no more restarts on the host, its log still readable.
+        const restarts = () => docker(["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", NAME]);
+        const stopped = restarts();
+        assert.match(stopped, /^exited /, `the crash-looping container was left running: ${stopped}`);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        assert.equal(restarts(), stopped, "the stopped container restarted again");
+        assert.match(docker(["logs", NAME]), /crashing/);
     });
 
     it("a server still starting at the timeout fails with exit 124", async function () {
