@@ -7,7 +7,6 @@ import { strict as assert } from "node:assert";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { describeTimings } from "../../lib/deployTimings";
 import { hostNames } from "../../lib/hostNames";
 import { freePort } from "../support/haproxyEdge";
 import { LoadClient } from "../support/loadClient";
@@ -17,7 +16,7 @@ import { LocalRegistry } from "../support/localRegistry";
 import { ensureLocalPostgresImage, ensureLocalRedisImage } from "../support/localServiceImages";
 import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
-import { DeployRun, GOOD_RELEASE, RehearsalStack } from "../support/rehearsal";
+import { assertServedOnlyBy, DeployRun, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack } from "../support/rehearsal";
 import { sandboxRuntimeSettings } from "../support/sandboxRuntime";
 import { loadBuildkitImage, loadToolchain, PROJECT_DIR, Toolchain } from "../support/toolchain";
 
@@ -38,30 +37,19 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
     let load: LoadClient | undefined;
     const secrets = { jwtSecret: secret(32), cookieSecret: secret(32), postgresPassword: secret(16) };
     const names = () => hostNames(STACK, path.join(WORK, "host-state"));
-    const summary: string[] = [];
+    const log = new RehearsalLog();
     const releases: Record<string, string> = {};
 
-    /** One step of the sequence: its `up`, its timings in the summary, and the live colour afterwards. */
+    /** One step of the sequence: its `up`, with its timings in the log. */
     async function deploy(step: string, extra: string[] = []): Promise<DeployRun> {
-        const run = await stack.up(extra);
-        const timings = run.timings ? describeTimings(run.timings) : "no timings";
-        summary.push(`${step}: ${run.status === 0 ? "ok" : "failed"} in ${(run.ms / 1000).toFixed(1)} s (${timings})`);
-        console.log(`      ${summary[summary.length - 1]}`);
-        return run;
+        return log.record(step, await stack.up(extra));
     }
 
     function liveColour(): string {
         return String(stack.outputs().live);
     }
 
-    /** Requests issued after `since` that the edge sent to a colour other than `colour`, or that failed. */
-    async function servedOnlyBy(colour: string, since: number): Promise<void> {
-        await new Promise((resolve) => setTimeout(resolve, 1500));
-        const after = (load?.records ?? []).filter((r) => r.startedAt > since);
-        assert.ok(after.length > 0, "no request completed after the deploy");
-        const others = after.filter((r) => r.colour !== colour);
-        assert.equal(others.length, 0, `after the deploy ${others.length} of ${after.length} requests were not served by ${colour}: ${JSON.stringify(others.slice(0, 3))}`);
-    }
+    const servedOnlyBy = (colour: string, since: number) => assertServedOnlyBy(load, colour, since);
 
     function containerId(name: string): string {
         return dockerd.docker(["inspect", "--format", "{{.Id}}", name]).trim();
@@ -114,7 +102,7 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
 
     after(async function () {
         await load?.stop();
-        for (const line of summary) console.log(`      | ${line}`);
+        for (const line of log.lines) console.log(`      | ${line}`);
         await registry?.stop();
         // KEEP_TEST_WORK=1 keeps the daemon's state and the stack for a look after a failure.
         if (process.env.KEEP_TEST_WORK) return;
@@ -213,13 +201,11 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
     it("served every request of the whole sequence, and no secret is in plain text in the state", async function () {
         assert.ok(load, "the load never started");
         await load.stop();
-        const records = load.records;
+        const { total, byColour, failed } = loadSummary(load.records);
         load = undefined;
-        const failures = records.filter((r) => r.error !== undefined);
-        const byColour = records.reduce<Record<string, number>>((counts, r) => ({ ...counts, [r.colour ?? "failed"]: (counts[r.colour ?? "failed"] ?? 0) + 1 }), {});
-        summary.push(`load: ${records.length} requests (${JSON.stringify(byColour)}), ${failures.length} failed`);
-        assert.ok(records.length > 500, `only ${records.length} requests in the whole sequence`);
-        assert.equal(failures.length, 0, `requests failed: ${JSON.stringify(failures.slice(0, 5))}`);
+        log.note(`load: ${total} requests (${JSON.stringify(byColour)}), ${failed.length} failed`);
+        assert.ok(total > 500, `only ${total} requests in the whole sequence`);
+        assert.equal(failed.length, 0, `requests failed: ${JSON.stringify(failed.slice(0, 5))}`);
 
         const state = stack.stateText();
         for (const [key, value] of Object.entries(secrets)) assert.ok(!state.includes(value), `${key} is in plain text in the state`);

@@ -69,13 +69,17 @@ export class RehearsalStack {
     init(): void {
         fs.mkdirSync(this.projectDir, { recursive: true });
         fs.copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(this.projectDir, "Pulumi.yaml"));
-        fs.cpSync(REHEARSAL_APP, this.appDir, { recursive: true, filter: (src) => !/\/(node_modules|\.medusa)$/.test(src) });
-        // The shop's app is a git repository of its own: `release: auto` names each release by its commit.
-        this.git(["init", "-q", "-b", "main"]);
-        fs.writeFileSync(path.join(this.appDir, ".gitignore"), "node_modules/\n.medusa/\n");
+        // A promoting stack has no app of its own: it deploys what its source stack serves.
+        const builds = this.options.settings.promoteFrom === undefined;
+        if (builds) {
+            fs.cpSync(REHEARSAL_APP, this.appDir, { recursive: true, filter: (src) => !/\/(node_modules|\.medusa)$/.test(src) });
+            // The shop's app is a git repository of its own: `release: auto` names each release by its commit.
+            this.git(["init", "-q", "-b", "main"]);
+            fs.writeFileSync(path.join(this.appDir, ".gitignore"), "node_modules/\n.medusa/\n");
+        }
         fs.mkdirSync(this.target.stateDir, { recursive: true });
         this.cli(["stack", "init", this.options.stack, "--secrets-provider", "passphrase"]);
-        this.configure({ appPath: this.appDir, release: "auto", ...this.options.settings }, this.options.secrets);
+        this.configure({ ...(builds ? { appPath: this.appDir } : {}), release: "auto", ...this.options.settings }, this.options.secrets);
     }
 
     /** Sets plain settings and secrets with `pulumi config set-all`. */
