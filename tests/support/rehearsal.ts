@@ -110,8 +110,10 @@ export class RehearsalStack {
         return execFileSync("git", ["-C", this.appDir, "-c", "user.name=Rehearsal", "-c", "user.email=rehearsal@example.invalid", ...args], { encoding: "utf8" });
     }
 
-    async up(extra: string[] = []): Promise<DeployRun> {
-        return parseRun(await runStack(this.toolchain, this.target, ["up", "--program", this.program, ...extra], 900000));
+    /** `pulumi up`; `env` adds to the stack's environment for this run (another machine, an opt-in). */
+    async up(extra: string[] = [], env: Record<string, string> = {}): Promise<DeployRun> {
+        const target = { ...this.target, env: { ...this.target.env, ...env } };
+        return parseRun(await runStack(this.toolchain, target, ["up", "--program", this.program, ...extra], 900000));
     }
 
     async preview(extra: string[] = []): Promise<DeployRun> {
