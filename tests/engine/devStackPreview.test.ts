@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { sandboxRuntimeSettings } from "../support/sandboxRuntime";
-import { loadToolchain, PROJECT_DIR, runStack, Toolchain } from "../support/toolchain";
+import { PROJECT_DIR, requireToolchain, runStack, Toolchain } from "../support/toolchain";
 
 const WORK = path.join(PROJECT_DIR, ".test-work/engine-dev-preview", String(process.pid));
 
@@ -19,12 +19,7 @@ describe("pulumi preview of the dev stack on the real engine", function () {
     before(async function () {
         requireCommands(this, ["dockerd", "docker"], "apt-get install -y docker.io");
         requireReal(this, "root (dockerd needs it)", isRoot(), "run the tests as root");
-        const loaded = loadToolchain();
-        requireReal(this, "the engine toolchain", loaded.toolchain !== undefined, loaded.reason ?? "");
-        toolchain = loaded.toolchain as Toolchain;
-        for (const [plugin, version] of [["docker", "5.2.0"], ["docker-build", "0.0.22"], ["command", "1.2.1"]]) {
-            requireReal(this, `the ${plugin} plugin ${version}`, (toolchain.plugins.get(plugin) ?? []).includes(version), "npm run toolchain");
-        }
+        toolchain = requireToolchain(this);
         fs.mkdirSync(WORK, { recursive: true });
         dockerd = new PrivateDockerd({ root: path.join(WORK, "dockerd"), daemonJson: { ...sandboxRuntimeSettings() } });
         await dockerd.start(60000);

@@ -11,14 +11,12 @@ import { hostNames } from "../../lib/hostNames";
 import { freePort } from "../support/haproxyEdge";
 import { LoadClient } from "../support/loadClient";
 import { ensureLocalHaproxyImage } from "../support/localHaproxyImage";
-import { ensureLocalNodeImage } from "../support/localNodeImage";
 import { LocalRegistry } from "../support/localRegistry";
 import { ensureLocalPostgresImage, ensureLocalRedisImage } from "../support/localServiceImages";
 import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
-import { assertServedOnlyBy, DeployRun, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack } from "../support/rehearsal";
-import { sandboxRuntimeSettings } from "../support/sandboxRuntime";
-import { loadBuildkitImage, loadToolchain, PROJECT_DIR, Toolchain } from "../support/toolchain";
+import { assertServedOnlyBy, DeployRun, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack, startBuildingHost } from "../support/rehearsal";
+import { PROJECT_DIR, requireToolchain, Toolchain } from "../support/toolchain";
 
 const WORK = path.join(PROJECT_DIR, ".test-work/rehearsal", String(process.pid));
 const STACK = "rehearsal-local";
@@ -33,6 +31,7 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
     let toolchain: Toolchain;
     let dockerd: PrivateDockerd;
     let registry: LocalRegistry;
+    let nodeImage = "";
     let stack: RehearsalStack;
     let load: LoadClient | undefined;
     const secrets = { jwtSecret: secret(32), cookieSecret: secret(32), postgresPassword: secret(16) };
@@ -58,24 +57,10 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
     before(async function () {
         requireCommands(this, ["dockerd", "docker", "docker-registry", "runc", "haproxy", "socat", "curl"], "apt-get install -y docker.io docker-registry runc haproxy socat curl");
         requireReal(this, "root (dockerd needs it)", isRoot(), "run the tests as root");
-        const loaded = loadToolchain();
-        requireReal(this, "the engine toolchain", loaded.toolchain !== undefined, loaded.reason ?? "");
-        toolchain = loaded.toolchain as Toolchain;
-        for (const [plugin, version] of [["docker", "5.2.0"], ["docker-build", "0.0.22"], ["command", "1.2.1"]]) {
-            requireReal(this, `the ${plugin} plugin ${version}`, (toolchain.plugins.get(plugin) ?? []).includes(version), "npm run toolchain");
-        }
+        toolchain = requireToolchain(this);
 
         fs.mkdirSync(WORK, { recursive: true });
-        dockerd = new PrivateDockerd({ root: path.join(WORK, "dockerd"), daemonJson: { ...sandboxRuntimeSettings(), features: { buildkit: true } } });
-        await dockerd.start(60000);
-        registry = new LocalRegistry({ root: path.join(WORK, "registry") });
-        await registry.start();
-        loadBuildkitImage(toolchain, dockerd.host);
-        // No image can be pulled here: the services' images are built from this machine's packages,
-        // and the builder resolves the Node image from the registry.
-        const nodeImage = `${registry.address}/rehearsal/node:20`;
-        dockerd.docker(["tag", ensureLocalNodeImage(dockerd), nodeImage]);
-        dockerd.docker(["push", nodeImage]);
+        ({ dockerd, registry, nodeImage } = await startBuildingHost(WORK, toolchain));
 
         stack = new RehearsalStack(toolchain, {
             work: WORK,

@@ -13,15 +13,13 @@ import { hostNames } from "../../lib/hostNames";
 import { freePort } from "../support/haproxyEdge";
 import { LoadClient } from "../support/loadClient";
 import { ensureLocalHaproxyImage } from "../support/localHaproxyImage";
-import { ensureLocalNodeImage } from "../support/localNodeImage";
 import { LocalRegistry } from "../support/localRegistry";
 import { ensureLocalPostgresImage, ensureLocalRedisImage } from "../support/localServiceImages";
 import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
-import { assertServedOnlyBy, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack } from "../support/rehearsal";
-import { sandboxRuntimeSettings } from "../support/sandboxRuntime";
+import { assertServedOnlyBy, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack, startBuildingHost } from "../support/rehearsal";
 import { SshTestHost } from "../support/sshTestHost";
-import { loadBuildkitImage, loadToolchain, PROJECT_DIR, Toolchain } from "../support/toolchain";
+import { PROJECT_DIR, requireToolchain, Toolchain } from "../support/toolchain";
 
 const WORK = path.join(PROJECT_DIR, ".test-work/rehearsal-promotion", String(process.pid));
 const STAGING = "rehearsal-staging";
@@ -36,6 +34,7 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
     let toolchain: Toolchain;
     let dockerd: PrivateDockerd;
     let registry: LocalRegistry;
+    let nodeImage = "";
     let sshHost: SshTestHost;
     let staging: RehearsalStack;
     let prod: RehearsalStack;
@@ -53,22 +52,10 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
     before(async function () {
         requireCommands(this, ["dockerd", "docker", "docker-registry", "runc", "haproxy", "socat", "curl", "sshd", "ssh", "ssh-keygen", "nsenter"], "apt-get install -y docker.io docker-registry runc haproxy socat curl openssh-server util-linux");
         requireReal(this, "root (dockerd, namespaces and sshd need it)", isRoot(), "run the tests as root");
-        const loaded = loadToolchain();
-        requireReal(this, "the engine toolchain", loaded.toolchain !== undefined, loaded.reason ?? "");
-        toolchain = loaded.toolchain as Toolchain;
-        for (const [plugin, version] of [["docker", "5.2.0"], ["docker-build", "0.0.22"], ["command", "1.2.1"]]) {
-            requireReal(this, `the ${plugin} plugin ${version}`, (toolchain.plugins.get(plugin) ?? []).includes(version), "npm run toolchain");
-        }
+        toolchain = requireToolchain(this);
 
         fs.mkdirSync(WORK, { recursive: true });
-        dockerd = new PrivateDockerd({ root: path.join(WORK, "dockerd"), daemonJson: { ...sandboxRuntimeSettings(), features: { buildkit: true } } });
-        await dockerd.start(60000);
-        registry = new LocalRegistry({ root: path.join(WORK, "registry") });
-        await registry.start();
-        loadBuildkitImage(toolchain, dockerd.host);
-        const nodeImage = `${registry.address}/rehearsal/node:20`;
-        dockerd.docker(["tag", ensureLocalNodeImage(dockerd), nodeImage]);
-        dockerd.docker(["push", nodeImage]);
+        ({ dockerd, registry, nodeImage } = await startBuildingHost(WORK, toolchain));
 
         sshHost = new SshTestHost();
         await sshHost.start();

@@ -8,7 +8,11 @@ import * as path from "node:path";
 import { strict as assert } from "node:assert";
 import { DeployTimings, describeTimings } from "../../lib/deployTimings";
 import { LoadClient, RequestRecord } from "./loadClient";
-import { EngineStack, PROJECT_DIR, runStack, StackRun, stackOutputs, Toolchain } from "./toolchain";
+import { ensureLocalNodeImage } from "./localNodeImage";
+import { LocalRegistry } from "./localRegistry";
+import { PrivateDockerd } from "./privateDockerd";
+import { sandboxRuntimeSettings } from "./sandboxRuntime";
+import { EngineStack, loadBuildkitImage, PROJECT_DIR, runStack, StackRun, stackOutputs, Toolchain } from "./toolchain";
 
 export const REHEARSAL_APP = path.join(PROJECT_DIR, "tests/fixtures/rehearsal-app");
 
@@ -189,4 +193,28 @@ export function loadSummary(records: readonly RequestRecord[]): { total: number;
     const byColour: Record<string, number> = {};
     for (const r of records) byColour[r.colour ?? "failed"] = (byColour[r.colour ?? "failed"] ?? 0) + 1;
     return { total: records.length, byColour, failed: records.filter((r) => r.error !== undefined) };
+}
+
+/** A dockerd a building stack deploys to, the registry it pushes to, and the Node image the builder pulls from it. */
+export interface BuildingHost {
+    dockerd: PrivateDockerd;
+    registry: LocalRegistry;
+    nodeImage: string;
+}
+
+/**
+ * Starts a dockerd and a registry in `work` and loads what a build needs without pulling: the
+ * toolchain's BuildKit image, and the local Node image pushed to the registry (the builder resolves
+ * FROM images from a registry only). Stop both in `after`.
+ */
+export async function startBuildingHost(work: string, toolchain: Toolchain): Promise<BuildingHost> {
+    const dockerd = new PrivateDockerd({ root: path.join(work, "dockerd"), daemonJson: { ...sandboxRuntimeSettings(), features: { buildkit: true } } });
+    await dockerd.start(60000);
+    const registry = new LocalRegistry({ root: path.join(work, "registry") });
+    await registry.start();
+    loadBuildkitImage(toolchain, dockerd.host);
+    const nodeImage = `${registry.address}/rehearsal/node:20`;
+    dockerd.docker(["tag", ensureLocalNodeImage(dockerd), nodeImage]);
+    dockerd.docker(["push", nodeImage]);
+    return { dockerd, registry, nodeImage };
 }

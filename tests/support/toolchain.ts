@@ -3,6 +3,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { Context } from "mocha";
+import { requireReal } from "./realComponent";
 
 export const PROJECT_DIR = path.resolve(__dirname, "../..");
 const TOOLCHAIN_SCRIPT = path.join(PROJECT_DIR, "tools/toolchain.sh");
@@ -48,6 +50,20 @@ export function loadToolchain(): { toolchain?: Toolchain; reason?: string } {
     }[];
     for (const plugin of listed.filter((p) => p.kind === "resource")) plugins.set(plugin.name, [...(plugins.get(plugin.name) ?? []), plugin.version]);
     return { toolchain: { env, buildkitImage: env.MEDUSA_DEPLOY_BUILDKIT_IMAGE, plugins } };
+}
+
+/** The plugins (name, version) the project's program asks the engine for. */
+export const PROGRAM_PLUGINS: ReadonlyArray<readonly [string, string]> = [["docker", "5.2.0"], ["docker-build", "0.0.22"], ["command", "1.2.1"]];
+
+/** The toolchain with `plugins` installed, or the test is skipped (failed under CI) saying how to get it. */
+export function requireToolchain(ctx: Context, plugins: ReadonlyArray<readonly [string, string]> = PROGRAM_PLUGINS): Toolchain {
+    const loaded = loadToolchain();
+    requireReal(ctx, "the engine toolchain", loaded.toolchain !== undefined, loaded.reason ?? "");
+    const toolchain = loaded.toolchain as Toolchain;
+    for (const [plugin, version] of plugins) {
+        requireReal(ctx, `the ${plugin} plugin ${version}`, (toolchain.plugins.get(plugin) ?? []).includes(version), "npm run toolchain");
+    }
+    return toolchain;
 }
 
 function pulumiVersion(): string {
