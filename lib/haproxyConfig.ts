@@ -9,8 +9,34 @@ import { Colour, COLOURS } from "./colour";
 export const EDGE_BACKEND_NAME = "medusa";
 /** Frontend name, for logs and `show stat`. */
 export const EDGE_FRONTEND_NAME = "medusa_edge";
-/** Response header naming the server (= colour) that answered; the switch verifies with it. */
+/**
+ * Response header naming the server (= colour) that answered. Set only on the operator frontend
+ * (the switch verifies with it); the public frontend removes it, so visitors cannot map colours.
+ */
 export const COLOUR_HEADER = "X-Medusa-Colour";
+/** Frontend bound on a UNIX socket on the host only: the switch's verification and operators. */
+export const EDGE_OPERATOR_FRONTEND_NAME = "medusa_operator";
+/** App paths that describe the deployment (release, colour): answered to operators only. */
+export const OPERATOR_ONLY_PATHS = ["/deploy-info"];
+// They go into a regular expression in haproxy.cfg unescaped.
+if (!OPERATOR_ONLY_PATHS.every((p) => /^\/[a-z-]+$/.test(p))) throw new Error("internal: operator-only paths must be /lowercase-words");
+/**
+ * Request headers by which a client could claim another address, host or scheme. The public
+ * frontend removes them all and sets the X-Forwarded-* headers itself.
+ */
+export const CLIENT_FORWARDING_HEADERS = [
+    "Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Port",
+    "X-Forwarded-Server",
+    "X-Forwarded-Prefix",
+    "X-Real-IP",
+    "X-Client-IP",
+    "True-Client-IP",
+    "X-Original-Forwarded-For",
+];
 /** Path answered by the edge itself (not forwarded), for the edge container's own health check. */
 export const EDGE_SELF_HEALTH_PATH = "/__edge/health";
 /** Name of the resolvers section used when a nameserver is given (Docker's embedded DNS). */
@@ -46,6 +72,20 @@ export const DEFAULT_EDGE_TIMEOUTS: EdgeTimeouts = {
     tunnel: "1h",
 };
 
+/** Per-client (source address) limits of the public frontend. */
+export interface EdgeClientLimits {
+    /** Open connections one client address may hold; more are refused at connect. @default 200 */
+    connections: number;
+    /** Requests one client address may send in 10 seconds; more are answered 429. @default 5000 */
+    requestsPer10s: number;
+}
+
+/**
+ * Defaults far above what a shop's visitors send: the switch benchmark's load (8 keep-alive
+ * clients from one address, about 250 requests per second) stays well below them.
+ */
+export const DEFAULT_EDGE_CLIENT_LIMITS: EdgeClientLimits = { connections: 200, requestsPer10s: 5000 };
+
 export interface EdgeServer {
     /**
      * `host:port` of the colour's Medusa server: a Docker container name on the private network
@@ -63,6 +103,11 @@ export interface EdgeConfigInput {
     servers: Record<Colour, EdgeServer>;
     /** Admin UNIX socket path as the edge process sees it (inside the container in Docker). */
     adminSocketPath: string;
+    /**
+     * UNIX socket of the operator frontend, as the edge process sees it: the same backend, plus the
+     * colour header and the operator-only paths. Nothing on the network reaches it.
+     */
+    operatorSocketPath: string;
     /** Server-state file path as the edge process sees it; the switch script writes it. */
     stateFilePath: string;
     /**
@@ -82,12 +127,8 @@ export interface EdgeConfigInput {
     trustedProxies?: string[];
     /** Log to stdout (the container log) with one line per request. @default false */
     logToStdout?: boolean;
-    /**
-     * Owner of the admin socket, when the switch runs as a non-root user (a local dev host without
-     * sudo): HAProxy runs as root in its container, and the socket is mode 600. @default root
-     * @example { uid: 1000, gid: 1000 }
-     */
-    adminSocketOwner?: { uid: number; gid: number };
+    /** Per-client connection and request-rate limits of the public frontend. */
+    clientLimits?: Partial<EdgeClientLimits>;
 }
 
 const DURATION = /^[0-9]+(us|ms|s|m|h|d)?$/;
@@ -124,14 +165,6 @@ function isIpAddress(address: string): boolean {
     return IPV4.test(address.slice(0, address.lastIndexOf(":")));
 }
 
-function socketOwner(owner: EdgeConfigInput["adminSocketOwner"]): string {
-    if (owner === undefined) return "";
-    for (const [field, id] of Object.entries(owner)) {
-        if (!Number.isInteger(id) || id < 0) fail(`adminSocketOwner.${field}`, id, "a non-negative whole number");
-    }
-    return ` uid ${owner.uid} gid ${owner.gid}`;
-}
-
 /** Throws a message naming the field for every input HAProxy would reject or misread. */
 export function validateEdgeConfigInput(input: EdgeConfigInput): void {
     if (!IPV4.test(input.bindAddress)) fail("bindAddress", input.bindAddress, "an IPv4 address such as 0.0.0.0");
@@ -142,7 +175,12 @@ export function validateEdgeConfigInput(input: EdgeConfigInput): void {
         checkHostPort(`servers.${colour}.address`, server.address);
     }
     checkPath("adminSocketPath", input.adminSocketPath);
+    checkPath("operatorSocketPath", input.operatorSocketPath);
     checkPath("stateFilePath", input.stateFilePath);
+    for (const [name, value] of Object.entries(input.clientLimits ?? {})) {
+        if (!(name in DEFAULT_EDGE_CLIENT_LIMITS)) fail(`clientLimits.${name}`, value, `one of ${Object.keys(DEFAULT_EDGE_CLIENT_LIMITS).join(", ")}`);
+        if (!Number.isInteger(value) || (value as number) < 1) fail(`clientLimits.${name}`, value, "a whole number, at least 1");
+    }
     if (input.resolver !== undefined) {
         const ns = input.resolver.nameserver;
         if (!IPV4.test(ns.slice(0, ns.lastIndexOf(":")))) fail("resolver.nameserver", ns, "IPv4:port, e.g. 127.0.0.11:53");
@@ -186,6 +224,7 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
     const healthPath = input.healthPath ?? "/health";
     const resolving = input.resolver !== undefined;
     const trusted = input.trustedProxies ?? [];
+    const limits: EdgeClientLimits = { ...DEFAULT_EDGE_CLIENT_LIMITS, ...(input.clientLimits ?? {}) };
     const lines: string[] = [];
     const add = (...more: string[]): void => {
         lines.push(...more);
@@ -197,7 +236,8 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
         "global",
         `    maxconn ${maxconn}`,
         // expose-fd listeners lets a future seamless reload take the listening sockets over.
-        `    stats socket ${input.adminSocketPath} mode 600${socketOwner(input.adminSocketOwner)} level admin expose-fd listeners`,
+        // Created by the (non-root) edge process as itself; root-run host scripts only connect to it.
+        `    stats socket ${input.adminSocketPath} mode 600 level admin expose-fd listeners`,
         "    stats timeout 30s",
         `    server-state-file ${input.stateFilePath}`,
     );
@@ -247,27 +287,56 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
     add("");
 
     add(`frontend ${EDGE_FRONTEND_NAME}`, `    bind ${input.bindAddress}:${input.bindPort}`);
+    // Per-client limits: one table keyed by source address counts open connections and requests.
+    add(
+        `    stick-table type ipv6 size 100k expire 60s store conn_cur,http_req_rate(10s)`,
+        "    tcp-request connection track-sc0 src",
+        `    tcp-request connection reject if { sc_conn_cur(0) gt ${limits.connections} }`,
+    );
     // The edge's own liveness, answered without touching a colour.
     add(`    http-request return status 200 content-type text/plain string ok if { path ${EDGE_SELF_HEALTH_PATH} }`);
-    if (trusted.length > 0) {
-        add(
-            `    acl from_trusted_proxy src ${trusted.join(" ")}`,
-            "    http-request set-header X-Forwarded-Proto http if !from_trusted_proxy",
-            "    http-request set-header X-Forwarded-Proto http if from_trusted_proxy !{ req.hdr(x-forwarded-proto) -m found }",
-        );
-    } else {
-        // The edge speaks plain HTTP and trusts no proxy in front: never pass a client's claim on.
-        add("    http-request set-header X-Forwarded-Proto http");
+    add(
+        `    http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${limits.requestsPer10s} }`,
+        // The body of a small request (up to one buffer) must arrive within timeout http-request,
+        // like its headers: a client trickling a body cannot hold a server slot for minutes.
+        "    option http-buffer-request",
+    );
+    // Operator-only paths, however they are spelled (case, extra slashes, percent-encoding).
+    const operatorOnly = OPERATOR_ONLY_PATHS.map((p) => p.slice(1)).join("|");
+    add(`    http-request deny deny_status 404 if { path,url_dec,lower -m reg ^/+(${operatorOnly})(/.*)?$ }`);
+    if (trusted.length > 0) add(`    acl from_trusted_proxy src ${trusted.join(" ")}`);
+    // A client's claims about its address, host or scheme never reach the app; a trusted proxy's
+    // X-Forwarded-For/-Proto/-Host do (it sets them itself).
+    const keptFromProxy = new Set(["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"]);
+    for (const header of CLIENT_FORWARDING_HEADERS) {
+        add(`    http-request del-header ${header}${trusted.length > 0 && keptFromProxy.has(header) ? " if !from_trusted_proxy" : ""}`);
     }
-    add(`    default_backend ${EDGE_BACKEND_NAME}`, "");
+    const unlessProxied = (header: string) => (trusted.length > 0 ? ` if !from_trusted_proxy || !{ req.hdr(${header.toLowerCase()}) -m found }` : "");
+    // X-Forwarded-For is added by option forwardfor, after these rules.
+    add(
+        `    http-request set-header X-Forwarded-Proto http${unlessProxied("X-Forwarded-Proto")}`,
+        `    http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessProxied("X-Forwarded-Host")}`,
+        `    http-response del-header ${COLOUR_HEADER}`,
+        `    default_backend ${EDGE_BACKEND_NAME}`,
+        "",
+    );
+
+    // Only the host's root (or the deploy user) can open this socket: no limits, and it says which
+    // colour answered.
+    add(
+        `frontend ${EDGE_OPERATOR_FRONTEND_NAME}`,
+        `    bind ${input.operatorSocketPath} mode 600`,
+        "    http-request set-header X-Forwarded-Proto http",
+        `    http-response set-header ${COLOUR_HEADER} %[srv_name]`,
+        `    default_backend ${EDGE_BACKEND_NAME}`,
+        "",
+    );
 
     add(
         `backend ${EDGE_BACKEND_NAME}`,
         "    balance roundrobin",
         `    option httpchk GET ${healthPath}`,
         "    http-check expect status 200",
-        // Names the colour that answered; the switch's verification reads it through the edge.
-        `    http-response set-header ${COLOUR_HEADER} %[srv_name]`,
         ...COLOURS.map((colour) => serverLine(colour, input.servers[colour].address, resolving)),
         "",
     );
