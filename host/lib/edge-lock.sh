@@ -4,7 +4,8 @@
 # them when medusa-deploy sends them to a host (components/hostScripts.ts).
 #
 # Needs from the caller: EDGE_LOCK_FILE, EDGE_LOCK_TIMEOUT (seconds), EDGE_LOCK_METHOD
-# (auto | flock | mkdir) and the functions die <code> <message> and err <message>.
+# (auto | flock | mkdir), the functions die <code> <message> and err <message>, and
+# host/lib/safe-files.sh sourced before this file.
 #
 #   take_edge_lock     takes the lock or ends the script (die 2 / die 6, "nothing changed").
 #   try_edge_lock      takes the lock or returns 1 with LOCK_ERROR (text) and LOCK_ERROR_CODE (2 or 6),
@@ -13,11 +14,35 @@
 #                      only watches, so that it never blocks another switch).
 # With a lock folder, LOCK_DIR names it while it is held; the caller removes it on exit. A flock is
 # held on file descriptor 9 and ends with the process.
+#
+# The lock lives in the edge-control folder, which the edge container never sees. Its folder must
+# pass safe_dir_state (ours, writable by nobody else, not a link), and the lock file must be a
+# regular file and the lock folder a folder, neither a symbolic link: `exec 9>>` and `mkdir` would
+# otherwise open or create through a link someone planted (code 2, nothing changed).
 
 LOCK_DIR=""
 LOCK_FD=""
 
+# Refuses a lock whose folder is not ours alone, or whose name ($1) is a link or of the wrong type ($2:
+# f for a file, d for a folder).
+lock_path_ok() {
+    if ! safe_dir_state "$(dirname -- "$1")"; then
+        LOCK_ERROR_CODE=2 LOCK_ERROR="the lock's folder is not safe to use: ${SAFE_PROBLEM:-$(dirname -- "$1") does not exist}; refusing to lock"
+        return 1
+    fi
+    if [ -L "$1" ]; then
+        LOCK_ERROR_CODE=2 LOCK_ERROR="the lock $1 is a symbolic link; refusing to lock through it"
+        return 1
+    fi
+    if [ -e "$1" ] && { { [ "$2" = f ] && [ ! -f "$1" ]; } || { [ "$2" = d ] && [ ! -d "$1" ]; }; }; then
+        LOCK_ERROR_CODE=2 LOCK_ERROR="the lock $1 exists and is not a regular $([ "$2" = f ] && echo file || echo folder); refusing to lock"
+        return 1
+    fi
+    return 0
+}
+
 lock_with_flock() {
+    lock_path_ok "$EDGE_LOCK_FILE" f || return 1
     # A failed redirection on exec would end the shell without a message: try it in a subshell first.
     if ! (: >>"$EDGE_LOCK_FILE") 2>/dev/null; then
         LOCK_ERROR_CODE=2 LOCK_ERROR="cannot open lock file $EDGE_LOCK_FILE"
@@ -37,7 +62,9 @@ lock_with_flock() {
 lock_with_mkdir() {
     dir="$EDGE_LOCK_FILE.d"
     polls=0
-    while ! mkdir "$dir" 2>/dev/null; do
+    while :; do
+        lock_path_ok "$dir" d || return 1
+        mkdir "$dir" 2>/dev/null && break
         owner=$(cat "$dir/pid" 2>/dev/null || true)
         stale=no
         if [ -n "$owner" ]; then
@@ -45,14 +72,17 @@ lock_with_mkdir() {
         elif [ -n "$(find "$dir" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
             stale=yes
         fi
-        if [ "$stale" = yes ] && mv "$dir" "$dir.stale.$$" 2>/dev/null; then
-            # Remove only what was judged stale; if a live owner re-took it meanwhile, give it back.
-            if [ "$(cat "$dir.stale.$$/pid" 2>/dev/null || true)" = "$owner" ]; then
-                err "removed stale lock $dir of process ${owner:-unknown}, which is gone"
-                rm -rf "$dir.stale.$$"
-            else
-                mv "$dir.stale.$$" "$dir" 2>/dev/null || rm -rf "$dir.stale.$$"
+        # The stale lock is moved into a folder mktemp makes (a fresh name, beside the lock).
+        if [ "$stale" = yes ] && holder=$(mktemp -d "$dir.stale.XXXXXX" 2>/dev/null); then
+            if mv "$dir" "$holder/lock" 2>/dev/null; then
+                # Remove only what was judged stale; if a live owner re-took it meanwhile, give it back.
+                if [ "$(cat "$holder/lock/pid" 2>/dev/null || true)" = "$owner" ]; then
+                    err "removed stale lock $dir of process ${owner:-unknown}, which is gone"
+                elif [ ! -e "$dir" ] && [ ! -L "$dir" ]; then
+                    mv "$holder/lock" "$dir" 2>/dev/null
+                fi
             fi
+            rm -rf "$holder"
             continue
         fi
         if [ "$polls" -ge "$((EDGE_LOCK_TIMEOUT * 5))" ]; then
