@@ -3,17 +3,26 @@
 # failure, then watched for a while and switched back if the new colour fails under real traffic.
 # Never reloads or restarts HAProxy: it uses the admin socket's runtime API.
 #
-# Runs on the docker host (POSIX sh; needs socat, curl, awk and mktemp; flock is used when installed).
+# Runs on the docker host (POSIX sh; needs socat, curl, awk and mktemp; flock is used when installed),
+# often as root: see "Host layout and what is checked" below.
 #
 # Environment (inputs):
-#   EDGE_ADMIN_SOCKET   required. Host path of the edge's admin UNIX socket
-#                       (haproxy.cfg: stats socket ... level admin).
-#   EDGE_STATE_FILE     required. Host path of the server-state file the edge loads at start
-#                       (haproxy.cfg: server-state-file + load-server-state-from-file global).
-#                       Its folder must be the one mounted into the edge, so the rename is seen. If the
-#                       path exists it must be a regular file (a directory or a symlink is refused).
+#   EDGE_ADMIN_SOCKET   required. Host path of the edge's admin UNIX socket, <hostStateDir>/edge-run/
+#                       admin.sock (haproxy.cfg: stats socket ... level admin).
+#   EDGE_STATE_FILE     required. Absolute host path of the server-state file the edge loads at start,
+#                       <hostStateDir>/edge/server-state (haproxy.cfg: server-state-file +
+#                       load-server-state-from-file global). Its folder must be the one mounted
+#                       (read-only) into the edge, so the rename is seen.
+#   EDGE_CONTROL_DIR    required. Absolute host folder <hostStateDir>/edge-control, never mounted into
+#                       the edge: the lock, the backup of the state file and every temporary file that
+#                       is not renamed into the edge folder. Created (0700) when absent.
 #   TARGET_COLOUR       required. blue | green.
-#   VERIFY_URL          required. A URL through the edge, e.g. http://127.0.0.1:8080/health.
+#   VERIFY_URL          required. A URL through the edge, e.g. http://127.0.0.1:8080/health, or, with
+#                       VERIFY_UNIX_SOCKET, http://edge/health (curl ignores the host part then).
+#   VERIFY_UNIX_SOCKET  Host path of the edge's operator socket, <hostStateDir>/edge-run/operator.sock:
+#                       every verification request goes through it (curl --unix-socket). Only the
+#                       operator frontend bound there sets EDGE_COLOUR_HEADER; the public one strips
+#                       it. Unset: requests go to VERIFY_URL over TCP.
 #   EDGE_BACKEND        HAProxy backend holding one server per colour. Default: medusa.
 #   EDGE_COLOUR_HEADER  Response header the edge sets to the serving server. Default: X-Medusa-Colour.
 #   VERIFY_TIMEOUT      Seconds allowed for verification. Default: 30.
@@ -26,10 +35,32 @@
 #   WATCH_MAX_ERROR_RATE  Share of the new colour's requests that may fail during the watch (5xx,
 #                       connection or response errors, by HAProxy's counters), 0..1. Default: 0.05.
 #   WATCH_MIN_REQUESTS  Requests a rate is computed over, at least: fewer say nothing. Default: 20.
-#   EDGE_LOCK_FILE      Lock serialising switches. Default: "$EDGE_STATE_FILE.lock".
+#   EDGE_LOCK_FILE      Lock serialising switches and config installs. Default:
+#                       "$EDGE_CONTROL_DIR/edge.lock" ("edge.lock.d" with the mkdir method).
 #   EDGE_LOCK_TIMEOUT   Seconds to wait for another switch to finish. Default: 120.
 #   EDGE_LOCK_METHOD    auto | flock | mkdir. Default: auto (flock when installed, else mkdir).
 #   (components/trafficSwitch.ts passes the watch settings explicitly; its defaults must match these.)
+#
+# Host layout and what is checked (issue 19: a link planted where a root-run script writes must not
+# make it write elsewhere):
+#   <hostStateDir>/edge/          the config folder: haproxy.cfg, server-state. Owned by the user this
+#                                 script runs as, 0755, mounted READ-ONLY into the edge container.
+#   <hostStateDir>/edge-control/  the lock, the state file's backup, temporary files. Owned by that
+#                                 user, 0700, not mounted into the edge.
+#   <hostStateDir>/edge-run/      the edge's sockets (admin.sock, operator.sock): the only folder the
+#                                 edge can write. This script never writes there.
+#   Before anything changes, edge/ and edge-control/ must be folders (not symbolic links), owned by
+#   the uid this script runs as, writable by nobody else, in a folder nobody else can rename them in;
+#   edge-control/ is created when absent. The lock file and lock folder, the state file and its
+#   backup must not be symbolic links and must be a regular file (a folder for the mkdir lock) when
+#   they exist, checked again right before each use. New files are only made by mktemp: the new
+#   state file in edge/ (so mv is an atomic rename the edge sees), everything else in edge-control/;
+#   nothing is written through a name this script did not just create. Each socket must be a socket
+#   and not a symbolic link before every connection. A refusal says which path and what is wrong,
+#   and exits 2 with nothing changed (before the switch; after it, the revert says what was left).
+#   (A check and the connect that follows are not one step: the edge's user, who can write edge-run/,
+#   could swap a socket for a link in between. What it reaches that way is a connection, made by this
+#   script, that sends admin commands or an HTTP GET; no file is written through it.)
 #
 # What it does, holding the lock:
 #   1. reads both servers' runtime states (show servers state <backend>);
@@ -39,9 +70,10 @@
 #   4. set server <be>/<target> state ready + weight 100%, then set server <be>/<old> state drain,
 #      in one admin command line (target first, so there is never a moment with no routed server);
 #   5. writes `show servers state` to EDGE_STATE_FILE atomically (a mktemp file in the same folder,
-#      then mv), so a restarted edge comes back on the target;
-#   6. verifies through the edge: VERIFY_REQUESTS consecutive 2xx/3xx responses to VERIFY_URL whose
-#      EDGE_COLOUR_HEADER names the target, within VERIFY_TIMEOUT. It gives up at the FIRST failed
+#      then mv), so a restarted edge comes back on the target (the previous file is first copied to a
+#      mktemp backup in EDGE_CONTROL_DIR);
+#   6. verifies through the edge: VERIFY_REQUESTS consecutive 2xx/3xx responses to VERIFY_URL (through
+#      VERIFY_UNIX_SOCKET when set) whose EDGE_COLOUR_HEADER names the target, within VERIFY_TIMEOUT. It gives up at the FIRST failed
 #      answer: another status, a request error, or another colour once the switch has settled (after
 #      the target's first answer, or 2 s). While a request is in flight it also asks HAProxy about the
 #      target: DOWN, address gone, or a failed health check that is not a timeout fail it at once. A
@@ -99,7 +131,9 @@
 #
 # Exit codes:
 #   0  target is live (switched, verified, and it passed the watch; or already live)
-#   2  bad input, a state-file path that is not a regular file, or a missing tool; nothing changed
+#   2  bad input, a missing tool, or a path refused by the checks above (a symbolic link, a folder
+#      that others can write or that another uid owns, a state file or lock of the wrong type, a
+#      socket path that is not a socket); nothing changed
 #   3  refused: target not healthy, or edge unreachable; nothing changed
 #   4  switch failed during verification; routing and state file restored
 #   5  switch failed and could not be undone: restoring failed, the previous colour is not healthy,
@@ -129,8 +163,10 @@ die() {
 # ---- inputs ---------------------------------------------------------------------------------
 EDGE_ADMIN_SOCKET=${EDGE_ADMIN_SOCKET:-}
 EDGE_STATE_FILE=${EDGE_STATE_FILE:-}
+EDGE_CONTROL_DIR=${EDGE_CONTROL_DIR:-}
 TARGET_COLOUR=${TARGET_COLOUR:-}
 VERIFY_URL=${VERIFY_URL:-}
+VERIFY_UNIX_SOCKET=${VERIFY_UNIX_SOCKET:-}
 EDGE_BACKEND=${EDGE_BACKEND:-medusa}
 EDGE_COLOUR_HEADER=${EDGE_COLOUR_HEADER:-X-Medusa-Colour}
 VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-30}
@@ -139,7 +175,8 @@ VERIFY_REQUESTS=${VERIFY_REQUESTS:-5}
 WATCH_SECONDS=${WATCH_SECONDS:-30}
 WATCH_MAX_ERROR_RATE=${WATCH_MAX_ERROR_RATE:-0.05}
 WATCH_MIN_REQUESTS=${WATCH_MIN_REQUESTS:-20}
-EDGE_LOCK_FILE=${EDGE_LOCK_FILE:-${EDGE_STATE_FILE}.lock}
+EDGE_CONTROL_DIR=${EDGE_CONTROL_DIR%/}
+EDGE_LOCK_FILE=${EDGE_LOCK_FILE:-$EDGE_CONTROL_DIR/edge.lock}
 EDGE_LOCK_TIMEOUT=${EDGE_LOCK_TIMEOUT:-120}
 EDGE_LOCK_METHOD=${EDGE_LOCK_METHOD:-auto}
 
@@ -149,7 +186,16 @@ case "$TARGET_COLOUR" in
     *) die 2 "TARGET_COLOUR must be blue or green, got '$TARGET_COLOUR'; nothing changed" ;;
 esac
 [ -n "$EDGE_ADMIN_SOCKET" ] || die 2 "EDGE_ADMIN_SOCKET is not set; nothing changed"
-[ -n "$EDGE_STATE_FILE" ] || die 2 "EDGE_STATE_FILE is not set; nothing changed"
+case "$EDGE_STATE_FILE" in
+    /*) ;;
+    '') die 2 "EDGE_STATE_FILE is not set; nothing changed" ;;
+    *) die 2 "EDGE_STATE_FILE must be an absolute path, got '$EDGE_STATE_FILE'; nothing changed" ;;
+esac
+case "$EDGE_CONTROL_DIR" in
+    /?*) ;;
+    '') die 2 "EDGE_CONTROL_DIR is not set (the folder for the lock and the switch's own files, not mounted into the edge); nothing changed" ;;
+    *) die 2 "EDGE_CONTROL_DIR must be an absolute path, got '$EDGE_CONTROL_DIR'; nothing changed" ;;
+esac
 [ -n "$VERIFY_URL" ] || die 2 "VERIFY_URL is not set (a URL through the edge); nothing changed"
 value=""
 for number in VERIFY_TIMEOUT VERIFY_REQUESTS EDGE_LOCK_TIMEOUT HEALTH_WAIT_TIMEOUT WATCH_SECONDS WATCH_MIN_REQUESTS; do
@@ -169,54 +215,67 @@ done
 awk -v r="$WATCH_MAX_ERROR_RATE" 'BEGIN { exit !(r ~ /^([0-9]+|[0-9]*\.[0-9]+)$/ && r + 0 <= 1) }' ||
     die 2 "WATCH_MAX_ERROR_RATE must be a share between 0 and 1 such as 0.05, got '$WATCH_MAX_ERROR_RATE'; nothing changed"
 STATE_DIR=$(dirname "$EDGE_STATE_FILE")
-[ -d "$STATE_DIR" ] || die 2 "the state file's folder $STATE_DIR does not exist; nothing changed"
+STATE_NAME=$(basename "$EDGE_STATE_FILE")
+
+# ---- folders and paths (see "Host layout and what is checked") ---------------------------------
+. "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/safe-files.sh" # medusa-deploy:inline lib/safe-files.sh
+refuse() { die 2 "$1; refusing to switch, nothing changed"; }
+safe_dir "$STATE_DIR" - existing || refuse "the state file's folder cannot be used: $SAFE_PROBLEM"
+safe_dir_state "$EDGE_CONTROL_DIR"
+case $? in
+    1) refuse "EDGE_CONTROL_DIR cannot be used: $SAFE_PROBLEM" ;;
+esac
+safe_parent_ok "$EDGE_CONTROL_DIR" || refuse "EDGE_CONTROL_DIR cannot be used: $SAFE_PROBLEM"
+# The same folder under two names would put the lock and backups where the edge can see them.
+if [ -d "$EDGE_CONTROL_DIR" ] && [ "$(cd "$EDGE_CONTROL_DIR" && pwd -P)" = "$(cd "$STATE_DIR" && pwd -P)" ]; then
+    refuse "EDGE_CONTROL_DIR $EDGE_CONTROL_DIR is the state file's folder (mounted into the edge); it must be a folder of its own"
+fi
 
 # The edge loads EDGE_STATE_FILE at start and the switch replaces it with mv: a directory there
 # would receive the new file inside it (and a restarted edge would route to every colour), a
 # symlink would be followed by the edge to wherever it points. Both are refused, before and under
 # the lock, and again right before every replacement.
 state_path_ok() {
-    if [ -L "$EDGE_STATE_FILE" ]; then
-        STATE_PATH_PROBLEM="the state file $EDGE_STATE_FILE is a symbolic link"
-        return 1
-    fi
-    if [ -e "$EDGE_STATE_FILE" ] && [ ! -f "$EDGE_STATE_FILE" ]; then
-        STATE_PATH_PROBLEM="the state file path $EDGE_STATE_FILE exists and is not a regular file"
-        return 1
-    fi
-    return 0
+    if safe_file_ok "$EDGE_STATE_FILE"; then return 0; fi
+    STATE_PATH_PROBLEM="the state file $SAFE_PROBLEM"
+    return 1
 }
-state_path_ok || die 2 "$STATE_PATH_PROBLEM; refusing to switch, nothing changed"
+state_path_ok || refuse "$STATE_PATH_PROBLEM"
+# Sockets are checked again before every connection (admin, verify_request).
+if [ -L "$EDGE_ADMIN_SOCKET" ] || { [ -e "$EDGE_ADMIN_SOCKET" ] && [ ! -S "$EDGE_ADMIN_SOCKET" ]; }; then
+    safe_socket_ok "$EDGE_ADMIN_SOCKET"
+    refuse "the admin socket $SAFE_PROBLEM"
+fi
+if [ -n "$VERIFY_UNIX_SOCKET" ] && { [ -L "$VERIFY_UNIX_SOCKET" ] || { [ -e "$VERIFY_UNIX_SOCKET" ] && [ ! -S "$VERIFY_UNIX_SOCKET" ]; }; }; then
+    safe_socket_ok "$VERIFY_UNIX_SOCKET"
+    refuse "the operator socket (VERIFY_UNIX_SOCKET) $SAFE_PROBLEM"
+fi
+safe_dir "$EDGE_CONTROL_DIR" 0700 create || refuse "EDGE_CONTROL_DIR cannot be used: $SAFE_PROBLEM"
 
 # ---- lock ------------------------------------------------------------------------------------
 . "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/edge-lock.sh" # medusa-deploy:inline lib/edge-lock.sh
-TEMP_FILES=""
 BACKUP=""
 KEEP_BACKUP=no
 VERIFY_PID=""
 release() {
     [ -n "$VERIFY_PID" ] && kill "$VERIFY_PID" 2>/dev/null
     [ -n "$LOCK_DIR" ] && rm -rf "$LOCK_DIR"
-    # shellcheck disable=SC2086
-    [ -n "$TEMP_FILES" ] && rm -f $TEMP_FILES
+    safe_cleanup
     [ -n "$BACKUP" ] && [ "$KEEP_BACKUP" = no ] && rm -f "$BACKUP"
 }
 trap release EXIT
 take_edge_lock
-state_path_ok || die 2 "$STATE_PATH_PROBLEM; refusing to switch, nothing changed"
-
-# new_temp <variable> <template>: sets <variable> to a new file of ours, created by mktemp (a fresh
-# name, never a symlink someone planted), removed on exit unless renamed. Not in $(...): the list of
-# files to remove lives in this shell.
-new_temp() {
-    created=$(mktemp "$2") || return 1
-    TEMP_FILES="$TEMP_FILES $created"
-    eval "$1=\$created"
-}
+state_path_ok || refuse "$STATE_PATH_PROBLEM"
 
 # ---- admin socket ----------------------------------------------------------------------------
 # One command line per connection; HAProxy answers and closes. Several commands may be joined by ';'.
+# Refuses (exit status 3, the reason on stdout) a socket path that is a link or not a socket.
 admin() {
+    if ! safe_socket_ok "$EDGE_ADMIN_SOCKET"; then
+        printf '%s' "$SAFE_PROBLEM"
+        [ -L "$EDGE_ADMIN_SOCKET" ] || [ -e "$EDGE_ADMIN_SOCKET" ] && return 3
+        return 1
+    fi
     printf '%s\n' "$1" | socat -t 10 -T 10 - "UNIX-CONNECT:$EDGE_ADMIN_SOCKET" 2>&1
 }
 
@@ -249,10 +308,12 @@ OP_RUNNING=2
 # edge cannot say.
 load_runtime() {
     prefix=$1
-    dump=$(admin "show servers state $EDGE_BACKEND") || {
-        RUNTIME_ERROR="cannot reach the edge's admin socket $EDGE_ADMIN_SOCKET ($dump)"
-        return 1
-    }
+    dump=$(admin "show servers state $EDGE_BACKEND")
+    case $? in
+        0) ;;
+        3) RUNTIME_ERROR="refusing to use the edge's admin socket: $dump"; return 1 ;;
+        *) RUNTIME_ERROR="cannot reach the edge's admin socket $EDGE_ADMIN_SOCKET ($dump)"; return 1 ;;
+    esac
     t_fields=$(printf '%s\n' "$dump" | server_fields "$EDGE_BACKEND" "$TARGET_COLOUR") || {
         RUNTIME_ERROR="the edge has no server $EDGE_BACKEND/$TARGET_COLOUR (answer: $(printf '%s' "$dump" | head -n 3 | tr '\n' ' '))"
         return 1
@@ -340,6 +401,7 @@ edge_waited=0
 while ! load_runtime ""; do
     case "$RUNTIME_ERROR" in
         "cannot reach"*) [ "$edge_waited" -lt "$HEALTH_WAIT_TIMEOUT" ] || die 3 "$RUNTIME_ERROR, after waiting ${HEALTH_WAIT_TIMEOUT}s for it; nothing changed" ;;
+        "refusing"*) die 2 "$RUNTIME_ERROR; nothing changed" ;;
         *) die 3 "$RUNTIME_ERROR; nothing changed" ;;
     esac
     sleep 1
@@ -398,18 +460,24 @@ if routed "$T_ADMIN" && ! routed "$O_ADMIN" && persisted_matches_runtime; then
 fi
 
 # ---- 4-7. switch, persist, verify; revert on failure --------------------------------------------
-# Temp files live beside the state file (same filesystem, so mv is an atomic rename).
+# The operator socket: the edge has answered on its admin socket, so it has bound this one too.
+if [ -n "$VERIFY_UNIX_SOCKET" ] && ! safe_socket_ok "$VERIFY_UNIX_SOCKET"; then
+    if [ -e "$VERIFY_UNIX_SOCKET" ] || [ -L "$VERIFY_UNIX_SOCKET" ]; then refuse "the operator socket (VERIFY_UNIX_SOCKET) $SAFE_PROBLEM"; fi
+    die 3 "cannot reach the edge's operator socket: $SAFE_PROBLEM; nothing changed"
+fi
+# The backup is a mktemp copy in EDGE_CONTROL_DIR (same bytes, mode and mtime, so a revert restores
+# exactly); a new state file is a mktemp file beside the state file (same filesystem: mv is an
+# atomic rename).
 HAD_STATE_FILE=no
 if [ -f "$EDGE_STATE_FILE" ]; then
-    # cp -p onto the file mktemp created: same bytes, mode and mtime, so a revert restores exactly.
-    if ! BACKUP=$(mktemp "$EDGE_STATE_FILE.previous.XXXXXX") || ! cp -p "$EDGE_STATE_FILE" "$BACKUP"; then
-        die 3 "cannot back up $EDGE_STATE_FILE; nothing changed"
+    state_path_ok || refuse "$STATE_PATH_PROBLEM"
+    if ! safe_copy "$EDGE_STATE_FILE" BACKUP "$EDGE_CONTROL_DIR" "$STATE_NAME.previous"; then
+        die 3 "cannot back up $EDGE_STATE_FILE: $SAFE_PROBLEM; nothing changed"
     fi
     HAD_STATE_FILE=yes
 fi
 VERIFY_OUT=""
-new_temp VERIFY_OUT "${TMPDIR:-/tmp}/traffic-switch.verify.XXXXXX" ||
-    die 2 "cannot create a temporary file in ${TMPDIR:-/tmp}; nothing changed"
+safe_temp VERIFY_OUT "$EDGE_CONTROL_DIR" traffic-switch.verify || die 2 "$SAFE_PROBLEM; nothing changed"
 # The target's counters before it takes traffic, as the gate's last look read them (a drained
 # server's counters do not move): the watch counts from here.
 if [ "$GATE_STAT_READ" != yes ]; then
@@ -424,7 +492,7 @@ ROUTING_CHANGED=no
 persist_runtime() {
     dump=$(admin "show servers state") || { PERSIST_ERROR="cannot read the server state to persist it ($dump)"; return 1; }
     new_state=""
-    new_temp new_state "$EDGE_STATE_FILE.new.XXXXXX" || { PERSIST_ERROR="cannot create a temporary file beside $EDGE_STATE_FILE"; return 1; }
+    safe_temp new_state "$STATE_DIR" "$STATE_NAME.new" || { PERSIST_ERROR="$SAFE_PROBLEM, beside $EDGE_STATE_FILE"; return 1; }
     printf '%s\n' "$dump" >"$new_state" || { PERSIST_ERROR="cannot write $new_state"; return 1; }
     if ! fields=$(server_fields "$EDGE_BACKEND" "$1" <"$new_state") || [ "$(head -n 1 "$new_state")" != 1 ]; then
         PERSIST_ERROR="the edge's state dump is not in the expected format (version 1): $(head -n 2 "$new_state" | tr '\n' ' ')"
@@ -434,10 +502,8 @@ persist_runtime() {
     set -- $fields
     routed "$2" || { PERSIST_ERROR="the edge still reports $1 as not routed (admin_state $2)"; return 1; }
     state_path_ok || { PERSIST_ERROR="$STATE_PATH_PROBLEM (appeared during the switch)"; return 1; }
-    if ! chmod 0644 "$new_state" || ! mv -f "$new_state" "$EDGE_STATE_FILE"; then
-        PERSIST_ERROR="cannot replace $EDGE_STATE_FILE"
-        return 1
-    fi
+    chmod 0644 "$new_state" || { PERSIST_ERROR="cannot chmod $new_state"; return 1; }
+    safe_replace "$new_state" "$EDGE_STATE_FILE" || { PERSIST_ERROR="cannot replace the state file: $SAFE_PROBLEM"; return 1; }
 }
 
 # Commands that put one server back as it was: ready, then its old drain/maintenance, then weight.
@@ -458,15 +524,19 @@ revert_and_fail() {
             problems="routing NOT restored ($ADMIN_ERROR): traffic may still go to $TARGET_COLOUR"
     fi
     if [ "$HAD_STATE_FILE" = yes ]; then
+        # The backup is in EDGE_CONTROL_DIR: its copy goes to a mktemp file beside the state file,
+        # renamed over it (atomic, and never a write through the state file's name).
+        restored=""
         if ! state_path_ok; then
             problems="${problems:+$problems; }state file NOT restored: $STATE_PATH_PROBLEM (previous copy kept in $BACKUP)"
             KEEP_BACKUP=yes
-        elif mv -f "$BACKUP" "$EDGE_STATE_FILE"; then
-            BACKUP=""
-        else
-            problems="${problems:+$problems; }state file $EDGE_STATE_FILE NOT restored (previous copy kept in $BACKUP)"
+        elif ! safe_file_ok "$BACKUP" || ! safe_copy "$BACKUP" restored "$STATE_DIR" "$STATE_NAME.restore" ||
+            ! safe_replace "$restored" "$EDGE_STATE_FILE"; then
+            problems="${problems:+$problems; }state file $EDGE_STATE_FILE NOT restored: $SAFE_PROBLEM (previous copy kept in $BACKUP)"
             KEEP_BACKUP=yes
         fi
+    elif ! state_path_ok; then
+        problems="${problems:+$problems; }new state file NOT removed: $STATE_PATH_PROBLEM"
     else
         rm -f "$EDGE_STATE_FILE" ||
             problems="${problems:+$problems; }new state file $EDGE_STATE_FILE could NOT be removed"
@@ -482,8 +552,20 @@ revert_and_fail() {
 # connection retries, while the dead server's next health check already tells. Returns 1 with
 # VERIFY_PROBLEM when HAProxy sees $1 failing; else sets CURL_STATUS, HTTP_STATUS and SERVED_BY.
 verify_request() {
-    : >"$VERIFY_OUT"
-    curl -sS -o /dev/null -D - --max-time "$2" "$VERIFY_URL" >"$VERIFY_OUT" 2>&1 9>&- &
+    # VERIFY_OUT is our mktemp file in EDGE_CONTROL_DIR: refuse it if it is not that any more.
+    if ! safe_file_ok "$VERIFY_OUT" || [ ! -f "$VERIFY_OUT" ]; then
+        VERIFY_PROBLEM="the verification's temporary file ${SAFE_PROBLEM:-$VERIFY_OUT is gone}"
+        return 1
+    fi
+    if [ -n "$VERIFY_UNIX_SOCKET" ]; then
+        if ! safe_socket_ok "$VERIFY_UNIX_SOCKET"; then
+            VERIFY_PROBLEM="refusing to verify through the operator socket: $SAFE_PROBLEM"
+            return 1
+        fi
+        curl -sS -o /dev/null -D - --max-time "$2" --unix-socket "$VERIFY_UNIX_SOCKET" "$VERIFY_URL" >"$VERIFY_OUT" 2>&1 9>&- &
+    else
+        curl -sS -o /dev/null -D - --max-time "$2" "$VERIFY_URL" >"$VERIFY_OUT" 2>&1 9>&- &
+    fi
     VERIFY_PID=$!
     polls=0
     while kill -0 "$VERIFY_PID" 2>/dev/null; do

@@ -1,5 +1,7 @@
 // host/traffic-switch.sh against a real HAProxy (Debian's binary, config from lib/haproxyConfig.ts)
-// in front of two real HTTP backends on loopback, with real keep-alive load while it switches.
+// in front of two real HTTP backends on loopback, with real keep-alive load while it switches. The
+// switch verifies through the edge's operator socket (the public frontend does not say which colour
+// answered); its refusals of planted links are in tests/host/edgeLinkRefusal.test.ts.
 import { strict as assert } from "node:assert";
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -8,7 +10,7 @@ import { renderHaproxyConfig } from "../../lib/haproxyConfig";
 import { Colour } from "../../lib/colour";
 import { SWITCH_WATCH_DEFAULTS, switchWatchEnv } from "../../components/trafficSwitch";
 import { ColourBackend, startColourBackends } from "../support/colourBackends";
-import { HaproxyEdge, SWITCH_SCRIPT, SwitchResult, freePort, parseServerStates, routedColours } from "../support/haproxyEdge";
+import { HaproxyEdge, SWITCH_SCRIPT, SwitchResult, freePort, operatorUrl, parseServerStates, routedColours } from "../support/haproxyEdge";
 import { LoadClient, RequestRecord, probeColours, requestsNotServedBy, routingChangeWindow } from "../support/loadClient";
 import { requireCommands } from "../support/realComponent";
 
@@ -73,10 +75,13 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         fs.rmSync(WORK, { recursive: true, force: true });
         fs.mkdirSync(WORK, { recursive: true });
         backends = await startColourBackends();
-        edge = new HaproxyEdge(path.join(WORK, "edge"), await freePort(), {
-            blue: { address: backends.blue.address },
-            green: { address: backends.green.address },
-        });
+        edge = new HaproxyEdge(
+            path.join(WORK, "host"),
+            await freePort(),
+            { blue: { address: backends.blue.address }, green: { address: backends.green.address } },
+            {},
+            { operatorTcpPort: await freePort() },
+        );
         await edge.start();
         await edge.waitForHealth("blue", true);
         await edge.waitForHealth("green", true);
@@ -99,19 +104,20 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
                 bindAddress: "0.0.0.0",
                 bindPort: 8080,
                 servers: { blue: { address: "medusa-prod-blue-server:9000" }, green: { address: "medusa-prod-green-server:9000" } },
-                adminSocketPath: "/var/run/edge/admin.sock",
-                stateFilePath: "/var/run/edge/server-state",
+                adminSocketPath: "/run/medusa-edge/admin.sock",
+                operatorSocketPath: "/run/medusa-edge/operator.sock",
+                stateFilePath: "/usr/local/etc/haproxy/server-state",
                 resolver: { nameserver: "127.0.0.11:53" },
                 trustedProxies: ["172.16.0.0/12"],
                 logToStdout: true,
-                adminSocketOwner: { uid: 1000, gid: 1000 },
             }),
         );
         // The names do not resolve here, like a colour not deployed yet: the edge must still start.
         const check = spawnSync("haproxy", ["-c", "-f", dockerConfig], { encoding: "utf8" });
         assert.equal(check.status, 0, check.stderr);
         assert.match(check.stderr, /could not resolve address 'medusa-prod-green-server'/);
-        assert.match(fs.readFileSync(dockerConfig, "utf8"), /stats socket \/var\/run\/edge\/admin\.sock mode 600 uid 1000 gid 1000 level admin/);
+        // HAProxy creates the sockets as the (non-root) user it runs as: no owner on the socket lines.
+        assert.match(fs.readFileSync(dockerConfig, "utf8"), /stats socket \/run\/medusa-edge\/admin\.sock mode 600 level admin/);
     });
 
     it("first switch (no state file yet): blue becomes the only routed colour and is persisted", async () => {
@@ -265,7 +271,7 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         let outcome;
         try {
             outcome = await underLoad(async () => {
-                result = await edge.runSwitch("green", { VERIFY_URL: `${edge.baseUrl}/store/products`, VERIFY_TIMEOUT: "30" });
+                result = await edge.runSwitch("green", { VERIFY_URL: operatorUrl("/store/products"), VERIFY_TIMEOUT: "30" });
             });
         } finally {
             green.mode = "healthy";
@@ -418,7 +424,7 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
             assert.ok(first.endedAt - other.endedAt < 2000, "the watch noticed within 2 s");
             assert.deepEqual(await runtimeRouted(), ["blue"]);
             assert.deepEqual(persistedRouted(), ["blue"]);
-            assert.equal(fs.existsSync(`${edge.stateFile}.lock.d`), false, "no lock folder left behind");
+            assert.equal(fs.existsSync(path.join(edge.controlDir, "edge.lock.d")), false, "no lock folder left behind");
         });
     }
 
@@ -427,7 +433,7 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         const result = await edge.runSwitch("green", { WATCH_SECONDS: "20", EDGE_LOCK_METHOD: "mkdir" }, 2000);
         assert.equal(result.code, 7, result.stdout + result.stderr);
         assert.match(result.stderr, /the watch of green was interrupted by a signal; traffic switched back to blue \(verified/);
-        assert.equal(fs.existsSync(`${edge.stateFile}.lock.d`), false, "no lock folder left behind");
+        assert.equal(fs.existsSync(path.join(edge.controlDir, "edge.lock.d")), false, "no lock folder left behind");
         assert.equal(lastLine(result), "result: reverted stage=watch live=blue");
         assert.deepEqual(await runtimeRouted(), ["blue"]);
         assert.deepEqual(persistedRouted(), ["blue"]);
@@ -465,7 +471,7 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         // Verification requests hang (no answer for 30 s), so the script is still verifying at 1 s.
         green.mode = "hanging-app";
         try {
-            const result = await edge.runSwitch("green", { VERIFY_URL: `${edge.baseUrl}/store/products` }, 1000);
+            const result = await edge.runSwitch("green", { VERIFY_URL: operatorUrl("/store/products") }, 1000);
             assert.equal(result.code, 4, result.stdout + result.stderr);
             assert.match(result.stderr, /switch to green failed: interrupted by a signal; traffic restored to blue/);
         } finally {
@@ -531,7 +537,7 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
 
     it("a stale mkdir lock left by a dead switch is cleared", async () => {
         const dead = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).stdout.trim();
-        const lockDir = `${edge.stateFile}.lock.d`;
+        const lockDir = path.join(edge.controlDir, "edge.lock.d");
         fs.mkdirSync(lockDir);
         fs.writeFileSync(path.join(lockDir, "pid"), `${dead}\n`);
         const result = await edge.runSwitch("blue", { EDGE_LOCK_METHOD: "mkdir", EDGE_LOCK_TIMEOUT: "5" });
@@ -552,7 +558,7 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
             const result = await edge.runSwitch("green");
             assert.equal(result.code, 2, result.stdout + result.stderr);
             assert.match(result.stderr, what);
-            assert.match(result.stderr, /refusing to switch, nothing changed/);
+            assert.match(result.stderr, /; refusing to switch, nothing changed/);
             assert.equal(lastLine(result), "result: unchanged");
             assert.deepEqual(await runtimeAdminStates(), before, "runtime routing unchanged");
             assert.deepEqual(await runtimeRouted(), ["blue"]);
@@ -566,7 +572,7 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
 
         it("a directory: refused, and nothing is written into it", async () => {
             fs.mkdirSync(edge.stateFile);
-            await refused(/the state file path .*server-state exists and is not a regular file/);
+            await refused(/the state file \S*\/edge\/server-state exists and is not a regular file/);
             assert.deepEqual(fs.readdirSync(edge.stateFile), []);
         });
 
@@ -596,11 +602,44 @@ describe("traffic switch (real HAProxy edge, real backends, host/traffic-switch.
         });
     });
 
-    it("switches, reverts and watches leave no temporary files beside the state file or in TMPDIR", () => {
-        const left = fs.readdirSync(edge.dir).filter((name) => /^server-state\.(new|previous)\./.test(name));
-        assert.deepEqual(left, []);
-        assert.deepEqual(fs.readdirSync(edge.tempDir), []);
+    it("switches, reverts and watches leave no temporary files in the edge folder, the control folder or TMPDIR", () => {
+        assert.deepEqual(fs.readdirSync(edge.edgeDir).sort(), ["haproxy.cfg", "server-state"]);
+        assert.deepEqual(fs.readdirSync(edge.controlDir), ["edge.lock"], "only the lock file stays in the control folder");
+        assert.deepEqual(fs.readdirSync(edge.runDir).sort(), ["admin.sock", "operator.sock"], "the switch writes nothing where the edge can write");
+        assert.deepEqual(fs.readdirSync(edge.tempDir), [], "TMPDIR is not used");
         assert.ok(fs.lstatSync(edge.stateFile).isFile());
+        assert.equal(fs.statSync(edge.stateFile).mode & 0o777, 0o644);
+        assert.equal(fs.statSync(edge.controlDir).mode & 0o777, 0o700);
+    });
+
+    it("VERIFY_URL-only mode (no VERIFY_UNIX_SOCKET) verifies over TCP; the public frontend's answers name no colour, so verifying there refuses the switch", async () => {
+        const viaTcp = await edge.runSwitch("green", { VERIFY_UNIX_SOCKET: "", VERIFY_URL: `${edge.operatorTcpUrl}/health` });
+        assert.equal(viaTcp.code, 0, viaTcp.stdout + viaTcp.stderr);
+        assert.equal(lastLine(viaTcp), "live: green");
+        await allServedBy("green");
+
+        const bytes = stateFileBytes();
+        const viaPublic = await edge.runSwitch("blue", { VERIFY_UNIX_SOCKET: "", VERIFY_URL: `${edge.baseUrl}/health`, VERIFY_TIMEOUT: "3" });
+        assert.equal(viaPublic.code, 4, viaPublic.stdout + viaPublic.stderr);
+        assert.match(viaPublic.stderr, /served by 'no X-Medusa-Colour header'/);
+        assert.equal(lastLine(viaPublic), "result: reverted stage=verify live=green");
+        assert.deepEqual(stateFileBytes(), bytes);
+        await allServedBy("green");
+
+        const back = await edge.runSwitch("blue");
+        assert.equal(back.code, 0, back.stdout + back.stderr);
+        await allServedBy("blue");
+    });
+
+    it("EDGE_CONTROL_DIR is required and must not be the state file's folder", async () => {
+        const missing = await edge.runSwitch("green", { EDGE_CONTROL_DIR: "" });
+        assert.equal(missing.code, 2);
+        assert.match(missing.stderr, /EDGE_CONTROL_DIR is not set/);
+        const same = await edge.runSwitch("green", { EDGE_CONTROL_DIR: edge.edgeDir });
+        assert.equal(same.code, 2);
+        assert.match(same.stderr, /EDGE_CONTROL_DIR \S+ is the state file's folder \(mounted into the edge\)/);
+        assert.equal(lastLine(same), "result: unchanged");
+        assert.deepEqual(await runtimeRouted(), ["blue"]);
     });
 
     it("rejects a bad TARGET_COLOUR and missing inputs without touching anything", async () => {

@@ -1,6 +1,8 @@
 // A real HAProxy edge for tests: Debian's haproxy binary run in the foreground with a config from
-// lib/haproxyConfig.ts, its admin socket and server-state file in a test folder, plus a way to run
-// host/traffic-switch.sh against it (asynchronously, so load in the same process keeps flowing).
+// lib/haproxyConfig.ts, laid out as on a docker host (host/traffic-switch.sh's header): <dir>/edge
+// holds haproxy.cfg and the server-state file, <dir>/edge-control the switch's lock and files,
+// <dir>/edge-run the admin and operator sockets. Plus a way to run host/traffic-switch.sh against it
+// (asynchronously, so load in the same process keeps flowing), verifying through the operator socket.
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -56,14 +58,32 @@ export interface SwitchResult {
     endedAt: number;
 }
 
+export interface HaproxyEdgeOptions {
+    /** Also bind the operator frontend on 127.0.0.1:<port>, for the switch's VERIFY_URL-only mode. */
+    operatorTcpPort?: number;
+}
+
+/** The switch's VERIFY_URL through the operator socket: curl ignores the host part. */
+export const operatorUrl = (urlPath: string): string => `http://edge${urlPath}`;
+
 export class HaproxyEdge {
+    /** The config folder (haproxy.cfg, server-state), 0755. */
+    readonly edgeDir: string;
+    /** The switch's lock, backups and temporary files, 0700; the edge never reads it. */
+    readonly controlDir: string;
+    /** The edge's sockets, 0700. */
+    readonly runDir: string;
     readonly configFile: string;
     readonly adminSocket: string;
+    /** The operator frontend's socket: the only way to responses carrying the colour header. */
+    readonly operatorSocket: string;
     readonly stateFile: string;
     readonly logFile: string;
-    /** TMPDIR of the switch script's runs, so a test can see that it leaves nothing behind. */
+    /** TMPDIR of the switch script's runs: it must not use it (its files go to controlDir). */
     readonly tempDir: string;
     readonly baseUrl: string;
+    /** http://127.0.0.1:<operatorTcpPort> when the operator frontend also listens on TCP. */
+    readonly operatorTcpUrl?: string;
     private child?: ChildProcess;
 
     constructor(
@@ -71,24 +91,40 @@ export class HaproxyEdge {
         readonly port: number,
         servers: Record<Colour, { address: string }>,
         extra: Partial<EdgeConfigInput> = {},
+        options: HaproxyEdgeOptions = {},
     ) {
         fs.mkdirSync(dir, { recursive: true });
-        this.configFile = path.join(dir, "haproxy.cfg");
-        this.adminSocket = path.join(dir, "admin.sock");
-        this.stateFile = path.join(dir, "server-state");
+        this.edgeDir = path.join(dir, "edge");
+        this.controlDir = path.join(dir, "edge-control");
+        this.runDir = path.join(dir, "edge-run");
+        for (const [folder, mode] of [[this.edgeDir, 0o755], [this.controlDir, 0o700], [this.runDir, 0o700]] as const) {
+            fs.mkdirSync(folder, { recursive: true });
+            fs.chmodSync(folder, mode);
+        }
+        this.configFile = path.join(this.edgeDir, "haproxy.cfg");
+        this.adminSocket = path.join(this.runDir, "admin.sock");
+        this.operatorSocket = path.join(this.runDir, "operator.sock");
+        this.stateFile = path.join(this.edgeDir, "server-state");
         this.logFile = path.join(dir, "haproxy.log");
         this.tempDir = path.join(dir, "tmp");
         fs.mkdirSync(this.tempDir, { recursive: true });
         this.baseUrl = `http://127.0.0.1:${port}`;
-        const config = renderHaproxyConfig({
+        let config = renderHaproxyConfig({
             bindAddress: "127.0.0.1",
             bindPort: port,
             servers,
             adminSocketPath: this.adminSocket,
+            operatorSocketPath: this.operatorSocket,
             stateFilePath: this.stateFile,
             ...extra,
         });
-        fs.writeFileSync(this.configFile, config);
+        if (options.operatorTcpPort !== undefined) {
+            const bind = `    bind ${this.operatorSocket} mode 600\n`;
+            if (!config.includes(bind)) throw new Error("the rendered config has no operator socket bind line");
+            config = config.replace(bind, `${bind}    bind 127.0.0.1:${options.operatorTcpPort}\n`);
+            this.operatorTcpUrl = `http://127.0.0.1:${options.operatorTcpPort}`;
+        }
+        fs.writeFileSync(this.configFile, config, { mode: 0o644 });
     }
 
     /** Starts haproxy in the foreground and waits until its admin socket and port answer. */
@@ -162,6 +198,8 @@ export class HaproxyEdge {
     /**
      * Runs host/traffic-switch.sh with dash against this edge; `terminateAfterMs` sends it SIGTERM.
      * The post-switch watch is off unless `env` sets WATCH_SECONDS (the script's own default is 30 s).
+     * Verification goes through the operator socket (VERIFY_UNIX_SOCKET), as components/trafficSwitch.ts
+     * does; `env` may set VERIFY_UNIX_SOCKET to "" for the VERIFY_URL-only mode.
      */
     async runSwitch(target: string, env: Record<string, string> = {}, terminateAfterMs?: number): Promise<SwitchResult> {
         const startedAt = performance.now();
@@ -171,8 +209,10 @@ export class HaproxyEdge {
                 TMPDIR: this.tempDir,
                 EDGE_ADMIN_SOCKET: this.adminSocket,
                 EDGE_STATE_FILE: this.stateFile,
+                EDGE_CONTROL_DIR: this.controlDir,
                 TARGET_COLOUR: target,
-                VERIFY_URL: `${this.baseUrl}/health`,
+                VERIFY_UNIX_SOCKET: this.operatorSocket,
+                VERIFY_URL: operatorUrl("/health"),
                 VERIFY_TIMEOUT: "10",
                 HEALTH_WAIT_TIMEOUT: "3",
                 WATCH_SECONDS: "0",
