@@ -61,6 +61,8 @@ export interface SwitchResult {
 export interface HaproxyEdgeOptions {
     /** Also bind the operator frontend on 127.0.0.1:<port>, for the switch's VERIFY_URL-only mode. */
     operatorTcpPort?: number;
+    /** The switch script runSwitch runs (e.g. the text a host receives, written to a file). @default SWITCH_SCRIPT */
+    switchScript?: string;
 }
 
 /** The switch's VERIFY_URL through the operator socket: curl ignores the host part. */
@@ -84,6 +86,7 @@ export class HaproxyEdge {
     readonly baseUrl: string;
     /** http://127.0.0.1:<operatorTcpPort> when the operator frontend also listens on TCP. */
     readonly operatorTcpUrl?: string;
+    private readonly switchScript: string;
     private child?: ChildProcess;
 
     constructor(
@@ -109,6 +112,7 @@ export class HaproxyEdge {
         this.tempDir = path.join(dir, "tmp");
         fs.mkdirSync(this.tempDir, { recursive: true });
         this.baseUrl = `http://127.0.0.1:${port}`;
+        this.switchScript = options.switchScript ?? SWITCH_SCRIPT;
         let config = renderHaproxyConfig({
             bindAddress: "127.0.0.1",
             bindPort: port,
@@ -203,7 +207,7 @@ export class HaproxyEdge {
      */
     async runSwitch(target: string, env: Record<string, string> = {}, terminateAfterMs?: number): Promise<SwitchResult> {
         const startedAt = performance.now();
-        const run = await runShellScript(SWITCH_SCRIPT, {
+        const run = await runShellScript(this.switchScript, {
             env: {
                 PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
                 TMPDIR: this.tempDir,
