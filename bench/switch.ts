@@ -1,5 +1,6 @@
 // Switch benchmark through a real HAProxy edge under keep-alive load (8 clients, GET and POST, 10%
-// slow responses of 200-500 ms), with host/traffic-switch.sh:
+// slow responses of 200-500 ms), with host/traffic-switch.sh verifying through the edge's operator
+// socket as deployed (tests/support/haproxyEdge.ts lays the edge's folders out as on a host):
 //   1. N blue/green switches (watch off): failed requests and, per switch, the time from its start
 //      until every new request is served by the target;
 //   2. targets that fail after the health gate, each case run a few times: failed requests, how long
@@ -15,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Colour } from "../lib/colour";
 import { ColourBackend, startColourBackends } from "../tests/support/colourBackends";
-import { HaproxyEdge, SwitchResult, freePort, parseServerStates, routedColours } from "../tests/support/haproxyEdge";
+import { HaproxyEdge, SwitchResult, freePort, operatorUrl, parseServerStates, routedColours } from "../tests/support/haproxyEdge";
 import { LoadClient, RequestRecord, routingChangeWindow } from "../tests/support/loadClient";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -107,7 +108,7 @@ const FAULT_CASES: FaultCase[] = [
     {
         name: "target answers 500 on everything but /health, VERIFY_URL /store/products",
         expectedExit: 4,
-        env: (edge) => ({ VERIFY_URL: `${edge.baseUrl}/store/products`, VERIFY_TIMEOUT: "30", WATCH_SECONDS: "30" }),
+        env: () => ({ VERIFY_URL: operatorUrl("/store/products"), VERIFY_TIMEOUT: "30", WATCH_SECONDS: "30" }),
         before: async (green) => {
             green.mode = "broken-app";
         },
@@ -350,10 +351,11 @@ async function main(): Promise<void> {
         `- failed requests: ${failures.length}${failures.length > 0 ? ` (${kinds})` : ""}`,
         `- switch start → every new request served by the target (upper bound): min ${ms(routedBy.min)} ms, median ${ms(routedBy.median)} ms, max ${ms(routedBy.max)} ms`,
         `- switch start → last new request served by the old colour (lower bound): min ${ms(routedAfter.min)} ms, median ${ms(routedAfter.median)} ms, max ${ms(routedAfter.max)} ms`,
-        `- whole script (lock, health gate, switch, persist, verify 5 responses through the edge): min ${ms(script.min)} ms, median ${ms(script.median)} ms, max ${ms(script.max)} ms`,
+        `- whole script (lock, health gate, switch, persist, verify 5 responses through the edge's operator socket): min ${ms(script.min)} ms, median ${ms(script.median)} ms, max ${ms(script.max)} ms`,
         "",
-        "Measured from the client side with the edge's X-Medusa-Colour header, relative to the moment the",
-        "script was launched. Upper bound: start of the first request from which on every request was served",
+        "Measured from the client side by the colour each backend names in its body (the public edge sends no",
+        "colour header; the script verifies through the operator socket), relative to the moment the script",
+        "was launched. Upper bound: start of the first request from which on every request was served",
         "by the target. Lower bound: start of the last request the old colour served (0 when none started",
         "before routing changed). The real moment lies between them; the gap is the spacing of request starts,",
         "widened when the shared machine stalls the client process. Up to the switch command, the time is the",
