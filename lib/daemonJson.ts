@@ -37,7 +37,36 @@ export const UNSAFE_DAEMON_KEYS: Readonly<Record<string, string>> = {
     "data-root": "moves Docker's data: every image, container and volume, the shop's protected Postgres and Redis volumes included, would vanish from dockerd's view; move it by hand (stop dockerd, copy the folder, then change it)",
     "storage-driver": "makes every existing image, container and volume invisible to dockerd; change it by hand after migrating the data",
     "userns-remap": "gives dockerd a separate data folder, so the running containers and the data volumes vanish from its view; enable it by hand on a fresh host",
+    tls: "configures a TCP listener for the Docker API (whoever reaches it is root on the host); set up remote API access by hand if you need it",
+    tlsverify: "configures a TCP listener for the Docker API (whoever reaches it is root on the host); set up remote API access by hand if you need it",
+    tlscacert: "configures a TCP listener for the Docker API (whoever reaches it is root on the host); set up remote API access by hand if you need it",
+    tlscert: "configures a TCP listener for the Docker API (whoever reaches it is root on the host); set up remote API access by hand if you need it",
+    tlskey: "configures a TCP listener for the Docker API (whoever reaches it is root on the host); set up remote API access by hand if you need it",
+    "authorization-plugins": "hands every Docker API call to a plugin binary; a plugin that fails blocks every deploy, and one that is replaced decides what runs. Configure it by hand",
+    "api-cors-header": "lets web pages call the Docker API from a browser",
+    runtimes: "names binaries dockerd runs as root for containers",
+    "default-runtime": "makes dockerd run every container with another runtime binary",
+    "seccomp-profile": "replaces the system-call filter that confines every container",
+    group: "changes which group may use the Docker socket (who is root on the host)",
+    "exec-root": "moves dockerd's runtime state; the running containers would be lost to it",
+    pidfile: "moves dockerd's pid file, which its service manager relies on",
+    "userland-proxy-path": "names a binary dockerd runs as root for every published port",
+    "init-path": "names a binary dockerd runs as PID 1 of containers",
+    containerd: "points dockerd at another containerd, which holds the running containers",
+    iptables: "turns off the firewall rules that publish the edge's port and isolate container networks",
 };
+
+/**
+ * The daemonExtra keys medusa-deploy merges: networking, registries, logging level, limits. Each is
+ * harmless to the running shop and to who controls the host; anything else is set by hand (with
+ * manageDaemon false) by someone who knows what it does.
+ */
+export const ALLOWED_DAEMON_EXTRA_KEYS: readonly string[] = [
+    "registry-mirrors", "insecure-registries", "allow-nondistributable-artifacts", "max-concurrent-downloads", "max-concurrent-uploads",
+    "max-download-attempts", "dns", "dns-opts", "dns-search", "mtu", "bip", "default-address-pools", "fixed-cidr", "fixed-cidr-v6", "ipv6",
+    "ip6tables", "icc", "userland-proxy", "default-ulimits", "default-shm-size", "shutdown-timeout", "debug", "log-level", "log-driver",
+    "labels", "proxies", "no-new-privileges", "selinux-enabled", "init", "experimental",
+];
 
 /** Log drivers that read max-size and max-file, which medusa-deploy always sets in log-opts. */
 const ROTATING_LOG_DRIVERS = ["json-file", "local"];
@@ -104,9 +133,12 @@ export function daemonExtraProblems(extra: Record<string, unknown>): string[] {
             problems.push(
                 `key "log-driver" is ${JSON.stringify(value)}, but medusa-deploy sets log-opts max-size and max-file, which only the ${ROTATING_LOG_DRIVERS.join(" and ")} drivers read (dockerd would refuse to start): use "local" or "json-file", or set medusa-deploy:manageDaemon to false`,
             );
-        } else if (!KNOWN_DAEMON_KEYS.includes(key)) {
-            const near = KNOWN_DAEMON_KEYS.filter((k) => editDistance(k, key.toLowerCase()) <= 2);
-            if (near.length > 0) problems.push(`key "${key}" is not a daemon.json option (dockerd would refuse the file): did you mean "${near[0]}"?`);
+        } else if (!ALLOWED_DAEMON_EXTRA_KEYS.includes(key)) {
+            const near = ALLOWED_DAEMON_EXTRA_KEYS.filter((k) => editDistance(k, key.toLowerCase()) <= 2);
+            const known = KNOWN_DAEMON_KEYS.includes(key) ? "is a daemon.json option medusa-deploy does not merge" : "is not a daemon.json option medusa-deploy merges";
+            problems.push(
+                `key "${key}" ${known}${near.length > 0 ? ` (did you mean "${near[0]}"?)` : ""}: daemonExtra takes only ${ALLOWED_DAEMON_EXTRA_KEYS.join(", ")}. Set anything else by hand in /etc/docker/daemon.json, with manageDaemon false`,
+            );
         } else if (DAEMON_KEY_TYPES[key] && typeOf(value) !== DAEMON_KEY_TYPES[key]) {
             const wanted = { array: `a list, e.g. {"${key}": ["…"]}`, boolean: "true or false", number: "a number", string: "a string" }[DAEMON_KEY_TYPES[key]];
             problems.push(`key "${key}" must be ${wanted}, got ${typeOf(value)} (dockerd would refuse the file)`);

@@ -15,6 +15,9 @@ import { JWT_LIKE, lineProblem, PASSWORD_LIKE, placeholderWeakness, sshPrivateKe
 import { SecretValue } from "./secretValue";
 import { corsProblems, hostOf, isLoopbackHost, originProblem } from "./urlRules";
 import { parseStackRef } from "./stackRef";
+import { accountsById, ContainerUser, hostAccountCollisions, parseContainerUser } from "./containerUsers";
+import { EdgeClientLimits } from "./haproxyConfig";
+import { isDigestPinned, mutableImageProblem, parseAllowMutableImages, PINNED_IMAGE_SETTINGS, PinnedImageSetting } from "./imagePinning";
 
 /** A config value as Pulumi hands it over: text (objects as JSON) and whether it is a secret. */
 export interface RawSetting {
@@ -53,6 +56,10 @@ export type ImageSource =
           nodeImage: string;
           systemPackages: string;
           npmrc?: SecretValue;
+          /** The image's `medusa` user. */
+          appUser: ContainerUser;
+          /** Network of the BuildKit builder container. */
+          buildNetwork: "host" | "bridge";
       }
     | { kind: "promote"; fromStack: string };
 
@@ -88,7 +95,9 @@ export interface DeployConfig {
         secretEnv?: SecretValue;
         healthTimeoutSeconds: number;
     };
-    edge: { address: string; port: number; image: string; publicUrl: string };
+    edge: { address: string; port: number; image: string; publicUrl: string; clientLimits: EdgeClientLimits };
+    /** uid:gid of the edge process when host scripts run as root. */
+    edgeUser: string;
     /** After a traffic switch: how long the new colour's edge counters are watched, and the error share that reverts it. */
     switchWatch: {
         /** Seconds; 0 disables the watch. */
@@ -412,14 +421,14 @@ function parseImageSource(r: Reader, ctx: ConfigContext, release: string): Image
         for (const buildOnly of ["registry", "cacheRef", "npmrc", "buildkitImage", "localRegistryPort"]) {
             if (r.has(buildOnly)) r.problem(buildOnly, `is a build setting, but this stack promotes from ${promoteFrom} and never builds: remove it`);
         }
-        for (const buildOnly of ["appPath", "platform", "nodeImage", "systemPackages"]) {
+        for (const buildOnly of ["appPath", "platform", "nodeImage", "systemPackages", "appUser", "buildNetwork"]) {
             if (!r.isDefault(buildOnly)) r.problem(buildOnly, `is a build setting, but this stack promotes from ${promoteFrom} and never builds: remove it`);
         }
         return { kind: "promote", fromStack: promoteFrom };
     }
 
     const appPath = r.text("appPath") ?? "examples/medusa-store";
-    for (const problem of appFolderProblems(appPath, ctx.projectDir ?? path.resolve(__dirname, ".."))) r.problem("appPath", problem);
+    for (const problem of appFolderProblems(appPath, ctx.projectDir ?? path.resolve(__dirname, ".."), ctx.homeDir)) r.problem("appPath", problem);
 
     const registry = r.text("registry");
     if (registry === undefined) {
@@ -465,7 +474,23 @@ function parseImageSource(r: Reader, ctx: ConfigContext, release: string): Image
     if (!/^[a-z0-9.+\- ]*$/.test(systemPackages)) {
         r.problem("systemPackages", `must be Debian package names separated by spaces, got "${systemPackages}"`);
     }
-    return { kind: "build", appPath, registry: registry ?? "", cacheRef, platform: rawPlatform, nodeImage, systemPackages, npmrc: r.secret("npmrc") };
+    const appUserText = r.text("appUser") ?? "70001:70001";
+    const appUser = parseContainerUser(appUserText, "70001:70001");
+    if (typeof appUser === "string") r.problem("appUser", appUser);
+    const buildNetwork = r.text("buildNetwork") ?? (r.has("localRegistryPort") ? "host" : "bridge");
+    if (buildNetwork !== "host" && buildNetwork !== "bridge") r.problem("buildNetwork", `must be \`bridge\` (the builder's own network) or \`host\` (the host's network, needed to push to a registry on the host's loopback), got "${buildNetwork}"`);
+    return {
+        kind: "build",
+        appPath,
+        registry: registry ?? "",
+        cacheRef,
+        platform: rawPlatform,
+        nodeImage,
+        systemPackages,
+        npmrc: r.secret("npmrc"),
+        appUser: typeof appUser === "string" ? { uid: 70001, gid: 70001 } : appUser,
+        buildNetwork: buildNetwork === "host" ? "host" : "bridge",
+    };
 }
 
 /** Validates a postgres:// or redis:// URL held in a secret, including the password it carries. */
@@ -551,7 +576,54 @@ function parseEdge(r: Reader, ctx: ConfigContext): DeployConfig["edge"] {
     if (!r.has("publicUrl") && IPV4.test(address) && !isLoopbackHost(address) && !isDevStack(ctx.stack)) {
         r.problem("publicUrl", `must be set when the edge listens beyond loopback (edgeAddress ${address}): the default ${publicUrl} is only right on the docker host itself and would be the CORS origin. Set the address customers use, e.g. https://shop.example.com`);
     }
-    return { address, port, image, publicUrl: publicUrl.replace(/\/$/, "") };
+    const clientLimits: EdgeClientLimits = {
+        connections: r.integer("edgeClientConnections", 1, 100000, " (connections per client address)") ?? 200,
+        requestsPer10s: r.integer("edgeClientRequestsPer10s", 1, 10000000, " (requests per client address in 10 seconds)") ?? 5000,
+    };
+    return { address, port, image, publicUrl: publicUrl.replace(/\/$/, ""), clientLimits };
+}
+
+/** Edge, Postgres and Redis images by digest outside a dev sandbox, unless allowMutableImages names them. */
+function checkImagePins(r: Reader, ctx: ConfigContext, policy: SecretPolicy, images: Record<PinnedImageSetting, string | undefined>): void {
+    const allowed = parseAllowMutableImages(r.text("allowMutableImages") ?? "");
+    for (const name of allowed.unknown) {
+        r.problem("allowMutableImages", `names "${name}", which is not an image setting that must be pinned: use a comma-separated list of ${PINNED_IMAGE_SETTINGS.join(", ")}`);
+    }
+    if (policy.sandbox) return;
+    for (const setting of PINNED_IMAGE_SETTINGS) {
+        const image = images[setting];
+        if (image === undefined || r.failed(setting) || isDigestPinned(image) || allowed.settings.has(setting)) continue;
+        r.problem(setting, mutableImageProblem(setting, image, ctx.stack, r.isDefault(setting)));
+    }
+}
+
+function parseEdgeUser(r: Reader): ContainerUser | undefined {
+    const parsed = parseContainerUser(r.text("edgeUser") ?? "70002:70002", "70002:70002");
+    if (typeof parsed === "string") {
+        r.problem("edgeUser", parsed);
+        return undefined;
+    }
+    return parsed;
+}
+
+/** On host `local` the docker host is this machine: its accounts can be asked. */
+function checkLocalAccounts(r: Reader, image: ImageSource, edgeUser: ContainerUser | undefined, scriptsRunAsRoot: boolean): void {
+    const passwd = accountsById("/etc/passwd");
+    const groups = accountsById("/etc/group");
+    const users: Array<[string, ContainerUser | undefined]> = [];
+    if (image.kind === "build" && !r.failed("appUser")) users.push(["appUser", image.appUser]);
+    // Without root the edge runs as the user running pulumi, and edgeUser is not used.
+    if (scriptsRunAsRoot) users.push(["edgeUser", edgeUser]);
+    for (const [setting, user] of users) {
+        if (!user) continue;
+        const clashes = hostAccountCollisions(user, passwd, groups);
+        if (clashes.length > 0) {
+            r.problem(setting, `${user.uid}:${user.gid} collides with this host's accounts (${clashes.join(", ")}): that account could read the process's environment and signal it. Choose ids no account uses, e.g. ${setting === "appUser" ? "70001:70001" : "70002:70002"}`);
+        }
+    }
+    if (users.length === 2 && users[0][1] && users[1][1] && users[0][1].uid === users[1][1].uid) {
+        r.problem("edgeUser", `must differ from appUser (both uid ${users[0][1].uid}): the edge and the app must not be able to read each other's processes`);
+    }
 }
 
 function parseCors(r: Reader, key: "storeCors" | "adminCors" | "authCors", fallback: string): string {
@@ -715,6 +787,10 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
     const registryAuth = checkRegistryAuth(r, policy);
     const { postgresPasswordSet, ...services } = parseServices(r, devDefaults, policy);
 
+    checkImagePins(r, ctx, policy, { edgeImage: edge.image, postgresImage: services.postgres.kind === "container" ? services.postgres.image : undefined, redisImage: services.redis.kind === "container" ? services.redis.image : undefined });
+    const edgeUser = parseEdgeUser(r);
+    if (!host.remote) checkLocalAccounts(r, image, edgeUser, sudo || (ctx.uid ?? process.getuid?.() ?? -1) === 0);
+
     const jwt = requiredSecret(r, "jwtSecret", devDefaults, "");
     const cookie = requiredSecret(r, "cookieSecret", devDefaults, "");
     const chosen: Array<[string, string | undefined]> = [
@@ -772,6 +848,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         services,
         app,
         edge,
+        edgeUser: edgeUser ? `${edgeUser.uid}:${edgeUser.gid}` : "70002:70002",
         switchWatch,
         localRegistry: localRegistryPort === undefined ? undefined : { port: localRegistryPort },
         devDefaults,

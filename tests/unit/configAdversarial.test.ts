@@ -92,6 +92,7 @@ interface Case {
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "medusa-deploy-config-"));
 const noLockApp = path.join(scratch, "no-lock");
 const noBuildApp = path.join(scratch, "no-build");
+const appOutsideGit = path.join(scratch, "outside-git");
 const worldWritable = path.join(repoRoot, ".test-work", `config-world-writable-${process.pid}`);
 
 const cases: Case[] = [
@@ -165,6 +166,32 @@ const cases: Case[] = [
     { name: "daemonExtra misspells registry-mirrors", stack: "staging", key: "daemonExtra", change: (r) => (r.daemonExtra = plain('{"registry-mirror":["https://mirror.example"]}')), says: /key "registry-mirror" is not a daemon.json option.*did you mean "registry-mirrors"/ },
     { name: "daemonExtra registry-mirrors as a string", stack: "staging", key: "daemonExtra", change: (r) => (r.daemonExtra = plain('{"registry-mirrors":"https://mirror.example"}')), says: /key "registry-mirrors" must be a list, e\.g\. \{"registry-mirrors": \["…"\]\}, got string/ },
     { name: "daemonExtra where nothing applies it", stack: "staging", key: "daemonExtra", change: (r) => { r.manageDaemon = plain("false"); r.daemonExtra = plain('{"registry-mirrors":["https://mirror.example"]}'); }, says: /manageDaemon is false, so nothing writes it.*set medusa-deploy:manageDaemon to true/ },
+    { name: "daemonExtra opens a TLS Docker API", stack: "staging", key: "daemonExtra", change: (r) => (r.daemonExtra = plain('{"tlsverify":false,"tlscert":"/etc/x.pem"}')), says: /key "tlsverify" is refused: it configures a TCP listener for the Docker API/ },
+    { name: "daemonExtra adds an authorization plugin", stack: "prod", key: "daemonExtra", change: (r) => (r.daemonExtra = plain('{"authorization-plugins":["evil"]}')), says: /key "authorization-plugins" is refused/ },
+    { name: "daemonExtra names a runtime binary", stack: "staging", key: "daemonExtra", change: (r) => (r.daemonExtra = plain('{"runtimes":{"x":{"path":"/tmp/x"}}}')), says: /key "runtimes" is refused: it names binaries dockerd runs as root/ },
+    { name: "daemonExtra key outside the allow-list", stack: "staging", key: "daemonExtra", change: (r) => (r.daemonExtra = plain('{"some-future-option":true}')), says: /key "some-future-option" is not a daemon.json option medusa-deploy merges: daemonExtra takes only registry-mirrors, .*with manageDaemon false/ },
+
+    // Images beside the data: pinned by digest outside a dev sandbox.
+    { name: "edgeImage as a moving tag on prod", stack: "prod", key: "edgeImage", change: (r) => (r.edgeImage = plain("haproxy:2.8")), says: /is required on stack "prod" as an image pinned by digest, and "haproxy:2.8" \(the default\) is a tag without one.*RepoDigests.*allowMutableImages edgeImage/ },
+    { name: "postgresImage as a moving tag on staging", stack: "staging", key: "postgresImage", change: (r) => (r.postgresImage = plain("postgres:16.4")), says: /is required on stack "staging" as an image pinned by digest, and "postgres:16.4" is a tag without one/ },
+    { name: "redisImage left at its tag-only default on prod", stack: "prod", key: "redisImage", change: (r) => delete r.redisImage, says: /is required on stack "prod" as an image pinned by digest, and "redis:7" \(the default\)/ },
+    { name: "allowMutableImages names something else", stack: "staging", key: "allowMutableImages", change: (r) => (r.allowMutableImages = plain("edgeImage,nodeImage")), says: /names "nodeImage", which is not an image setting that must be pinned: use a comma-separated list of edgeImage, postgresImage, redisImage/ },
+
+    // The users the app and the edge run as.
+    { name: "appUser root", stack: "staging", key: "appUser", change: (r) => (r.appUser = plain("0:0")), says: /must not be root \(uid or gid 0\)/ },
+    { name: "appUser by name", stack: "dev", key: "appUser", change: (r) => (r.appUser = plain("medusa")), says: /must be a numeric uid:gid such as 70001:70001, got "medusa"/ },
+    { name: "edgeUser nobody", stack: "prod", key: "edgeUser", change: (r) => (r.edgeUser = plain("65534:65534")), says: /must not be nobody\/nogroup/ },
+    { name: "appUser of an existing account on the local host", stack: "dev", key: "appUser", change: (r) => (r.appUser = plain("1:1")), says: /1:1 collides with this host's accounts \(uid 1 is the host account "daemon", gid 1 is the host group "daemon"\)/ },
+    { name: "appUser on a promoting stack", stack: "prod", key: "appUser", change: (r) => (r.appUser = plain("70011:70011")), says: /is a build setting, but this stack promotes from staging/ },
+
+    // Edge limits and the build network.
+    { name: "edgeClientConnections of 0", stack: "staging", key: "edgeClientConnections", change: (r) => (r.edgeClientConnections = plain("0")), says: /must be a whole number from 1 to 100000/ },
+    { name: "edgeClientRequestsPer10s as a rate", stack: "prod", key: "edgeClientRequestsPer10s", change: (r) => (r.edgeClientRequestsPer10s = plain("500/s")), says: /must be a whole number from 1 to 10000000/ },
+    { name: "buildNetwork none", stack: "staging", key: "buildNetwork", change: (r) => (r.buildNetwork = plain("none")), says: /must be `bridge` .* or `host`/ },
+
+    // appPath: the build context.
+    { name: "appPath climbs to the root folder", stack: "staging", key: "appPath", change: (r) => (r.appPath = plain("../../../../../../..")), says: /is the root folder, which holds your home folder|is the root folder, which would be sent whole/ },
+    { name: "appPath is a folder outside the project and outside git", stack: "dev", key: "appPath", change: (r) => (r.appPath = plain(appOutsideGit)), says: /outside this project and not in a git repository/ },
     { name: "buildkitKeepStorage of zero", stack: "staging", key: "buildkitKeepStorage", change: (r) => (r.buildkitKeepStorage = plain("0GB")), says: /must be more than 0 bytes.*e.g. 10GB/ },
 
     // hostStateDir: shared, volatile, system, relative, unexpanded, too long, world-writable.
@@ -228,6 +255,9 @@ describe("operator mistakes are refused before anything is declared", function (
     before(() => {
         fs.mkdirSync(noLockApp, { recursive: true });
         fs.writeFileSync(path.join(noLockApp, "package.json"), JSON.stringify({ name: "shop", scripts: { build: "medusa build" } }));
+        fs.mkdirSync(appOutsideGit, { recursive: true });
+        fs.writeFileSync(path.join(appOutsideGit, "package.json"), JSON.stringify({ name: "shop", scripts: { build: "medusa build" } }));
+        fs.writeFileSync(path.join(appOutsideGit, "package-lock.json"), "{}");
         fs.mkdirSync(noBuildApp, { recursive: true });
         fs.writeFileSync(path.join(noBuildApp, "package.json"), JSON.stringify({ name: "shop", scripts: { start: "medusa start" } }));
         fs.writeFileSync(path.join(noBuildApp, "package-lock.json"), "{}");
@@ -363,8 +393,17 @@ describe("what the settings check accepts", () => {
         }
     });
 
-    it("an existing daemon.json option that is merely new to us passes through", () => {
-        const config = parse("staging", (r) => (r.daemonExtra = plain('{"registry-mirrors":["https://mirror.example"],"some-future-option":true}')));
-        assert.deepEqual(Object.keys(config.daemon.extra), ["registry-mirrors", "some-future-option"]);
+    it("daemonExtra keys on the allow-list pass through", () => {
+        const config = parse("staging", (r) => (r.daemonExtra = plain('{"registry-mirrors":["https://mirror.example"],"max-concurrent-downloads":6}')));
+        assert.deepEqual(Object.keys(config.daemon.extra), ["registry-mirrors", "max-concurrent-downloads"]);
+    });
+
+    it("images pinned by digest, or named in allowMutableImages, outside a dev sandbox", () => {
+        const config = parse("prod", (r) => {
+            r.edgeImage = plain("haproxy:2.8");
+            r.allowMutableImages = plain("edgeImage");
+        });
+        assert.equal(config.edge.image, "haproxy:2.8");
+        assert.match(config.services.postgres.kind === "container" ? config.services.postgres.image : "", /^postgres:16@sha256:[0-9a-f]{64}$/);
     });
 });

@@ -11,6 +11,12 @@ const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const STAGING = "organization/medusa-deploy/staging";
 
 const stagingConfig = (overrides: RawConfig = {}): RawConfig => stackConfig("staging", { release: plainSetting("B"), ...overrides });
+/** Staging on an external database: no Postgres container, so no Postgres image to pin either. */
+const externalDatabaseConfig = (url: string): RawConfig => {
+    const raw = stagingConfig({ databaseUrl: { value: url, secret: true } });
+    delete raw.postgresImage;
+    return raw;
+};
 
 describe("data volumes (pure)", () => {
     it("reads the recorded list, none on older deploys, and refuses anything else naming the output", () => {
@@ -43,7 +49,7 @@ describe("data volumes under Pulumi mocks", function () {
     });
 
     it("switching to an external databaseUrl keeps the Postgres volume declared and protected, without its container", async () => {
-        const config = stagingConfig({ databaseUrl: { value: "postgres://shop:Vq8rT2mZx4Lp9sKd@db.internal:5432/shop", secret: true } });
+        const config = externalDatabaseConfig("postgres://shop:Vq8rT2mZx4Lp9sKd@db.internal:5432/shop");
         delete config.postgresPassword;
         const run = await runProgram({ stack: "staging", config, appRelease: "B", stackOutputs: { [STAGING]: previous(["postgres-data", "redis-data"]) } });
         const volume = run.named("postgres-data");
@@ -54,7 +60,7 @@ describe("data volumes under Pulumi mocks", function () {
     });
 
     it("a stack that never ran Postgres here declares no Postgres volume", async () => {
-        const config = stagingConfig({ databaseUrl: { value: "postgres://shop:Vq8rT2mZx4Lp9sKd@db.internal:5432/shop", secret: true } });
+        const config = externalDatabaseConfig("postgres://shop:Vq8rT2mZx4Lp9sKd@db.internal:5432/shop");
         delete config.postgresPassword;
         const run = await runProgram({ stack: "staging", config, appRelease: "B", stackOutputs: { [STAGING]: previous(["redis-data"]) } });
         assert.equal(run.resources.some((r) => r.name === "postgres-data"), false);

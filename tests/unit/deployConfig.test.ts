@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { thrownBy } from "../support/thrown";
 import { ConfigError, DeployConfig, parseDeployConfig, RawConfig } from "../../lib/deployConfig";
-import { fakeHostKey, fakeOpenSshPrivateKey, strongSecret } from "./fixtureSecrets";
+import { fakeHostKey, fakeOpenSshPrivateKey, requiredSettingValue, strongSecret } from "./fixtureSecrets";
 
 const ctx = (stack: string) => ({ stack, homeDir: "/home/shop" });
 const plain = (value: string) => ({ value, secret: false });
@@ -17,7 +17,13 @@ function stagingConfig(): RawConfig {
         jwtSecret: secret(strongSecret("jwtSecret")),
         cookieSecret: secret(strongSecret("cookieSecret")),
         postgresPassword: secret(strongSecret("postgresPassword")),
+        ...pinnedImages(),
     };
+}
+
+/** The images a stack outside a dev sandbox must pin by digest. */
+function pinnedImages(): RawConfig {
+    return Object.fromEntries(["edgeImage", "postgresImage", "redisImage"].map((key) => [key, plain(requiredSettingValue(key))]));
 }
 
 function problemsOf(raw: RawConfig, stack = "staging"): string[] {
