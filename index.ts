@@ -65,7 +65,7 @@ async function main(env: ProgramEnvironment = realEnvironment) {
     const plan = planRelease(previous, wanted.release);
     pulumi.log.info(`release plan: ${describePlan(plan)}`);
 
-    const host = new DockerHost("host", { config, homeDir: env.homeDir, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
+    const host = new DockerHost("host", { config, homeDir: env.homeDir, localUid: env.user.uid, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
     const registry = declareLocalRegistry(config, names, host, recordedVolumes);
     const { image: newImage, build } = declareImage(config, wanted, plan, host, registry, env, recordedBuild);
 
@@ -76,7 +76,6 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         host,
         newImage,
         newImageSource: wanted.promoted ? `${wanted.promoted.fromStack} (${wanted.promoted.release})` : "built",
-        scriptUser: config.host.kind === "local" && !config.sudo && env.user.uid !== 0 ? env.user : undefined,
         recordedVolumes,
     });
     // Once traffic has moved: the host keeps the colours' release images, not every release ever deployed.

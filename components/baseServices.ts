@@ -6,9 +6,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { DeployConfig } from "../lib/deployConfig";
 import { HostNames } from "../lib/hostNames";
 import { DataVolume, keptVolumeNotice } from "../lib/dataVolumes";
+import { REDIS_CONFIG_PATH, REDIS_HEALTH_CHECK, renderRedisConfig } from "../lib/redisConfig";
 
 export interface BaseServicesArgs {
     services: DeployConfig["services"];
+    /** Password of the Redis container (a secret); unused when Redis is external. */
+    redisPassword: pulumi.Input<string>;
     names: HostNames;
     provider: docker.Provider;
     dependsOn?: pulumi.Input<pulumi.Resource>[];
@@ -23,7 +26,7 @@ export class BaseServices extends pulumi.ComponentResource {
     readonly network: docker.Network;
     /** Secret. */
     readonly databaseUrl: pulumi.Output<string>;
-    /** Secret when external. */
+    /** Secret (it carries the password). */
     readonly redisUrl: pulumi.Output<string>;
     /** Containers a colour needs running before it migrates. */
     readonly ready: pulumi.Resource[] = [];
@@ -74,23 +77,27 @@ export class BaseServices extends pulumi.ComponentResource {
         } else {
             const volume = this.dataVolume("redis-data", names.redisVolume, provider);
             const image = new docker.RemoteImage("redis-image", { name: redis.image, keepLocally: true }, childOpts);
+            const password = pulumi.secret(args.redisPassword);
             const container = new docker.Container(
                 "redis",
                 {
                     name: names.redis,
                     image: image.imageId,
                     restart: "unless-stopped",
-                    command: ["redis-server", "--appendonly", "yes"],
+                    // The password is in a config file uploaded before the start (encrypted in the
+                    // state as a secret), never on a command line or in the container's environment.
+                    command: ["redis-server", REDIS_CONFIG_PATH],
+                    uploads: [{ file: REDIS_CONFIG_PATH, content: pulumi.secret(password.apply(renderRedisConfig)) }],
                     volumes: [{ volumeName: volume.name, containerPath: "/data" }],
                     networksAdvanced: [{ name: this.network.name, aliases: ["redis"] }],
-                    healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: "2s", timeout: "3s", retries: 30 },
+                    healthcheck: { tests: ["CMD-SHELL", REDIS_HEALTH_CHECK], interval: "2s", timeout: "3s", retries: 30 },
                     wait: true,
                     waitTimeout: 60,
                 },
                 childOpts,
             );
             this.ready.push(container);
-            this.redisUrl = pulumi.output(`redis://${names.redis}:6379`);
+            this.redisUrl = pulumi.secret(pulumi.interpolate`redis://:${password.apply(encodeURIComponent)}@${names.redis}:6379`);
         }
         this.registerOutputs({});
     }

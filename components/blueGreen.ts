@@ -13,6 +13,7 @@ import { Edge } from "./edge";
 import { TrafficSwitch } from "./trafficSwitch";
 import { WorkerHandover } from "./workerHandover";
 import { DataVolume } from "../lib/dataVolumes";
+import { deriveRedisPassword } from "../lib/redisConfig";
 
 export interface BlueGreenArgs {
     config: DeployConfig;
@@ -23,8 +24,6 @@ export interface BlueGreenArgs {
     newImage?: pulumi.Input<string>;
     /** Where the new image came from, recorded in the outputs (e.g. "built" or the source stack). */
     newImageSource: string;
-    /** The user host scripts run as, when not root (local host without sudo). */
-    scriptUser?: { uid: number; gid: number };
     /** Data volumes earlier deploys declared (kept even when their service went external). */
     recordedVolumes?: ReadonlySet<DataVolume>;
 }
@@ -74,7 +73,14 @@ export class BlueGreen extends pulumi.ComponentResource {
 
         const services = new BaseServices(
             "services",
-            { services: config.services, names, provider: host.provider, dependsOn: host.ready, recordedVolumes: args.recordedVolumes },
+            {
+                services: config.services,
+                redisPassword: pulumi.secret(deriveRedisPassword(config.app.cookieSecret.reveal())),
+                names,
+                provider: host.provider,
+                dependsOn: host.ready,
+                recordedVolumes: args.recordedVolumes,
+            },
             parent,
         );
         this.dataVolumes = services.volumes;
@@ -104,9 +110,7 @@ export class BlueGreen extends pulumi.ComponentResource {
             );
         }
 
-        // Over ssh without sudo, scripts run as the ssh user, whose uid only the host knows.
-        const adminSocketOwner = config.host.kind === "ssh" && !config.sudo ? "installer" : args.scriptUser;
-        const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, adminSocketOwner, dependsOn: host.ready }, parent);
+        const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, edgeUser: config.edgeUser, dependsOn: host.ready }, parent);
         const target = this.colours[plan.live];
         if (!target) throw new Error(`internal: plan makes ${plan.live} live but declares no release for it`);
 

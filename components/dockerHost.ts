@@ -25,6 +25,8 @@ export interface DockerHostArgs {
     registryAddress?: string;
     /** Home folder of the user running pulumi: Docker's ssh transport reads the stack's key and host key from files there. */
     homeDir: string;
+    /** uid of the user running pulumi (whom local host scripts run as without sudo). */
+    localUid: number;
 }
 
 export interface HostScriptRun {
@@ -52,11 +54,15 @@ export class DockerHost extends pulumi.ComponentResource {
     private builds?: dockerBuild.Provider;
     /** Resources the rest of the deploy waits for (daemon.json applied). */
     readonly ready: pulumi.Resource[] = [];
+    /** Privileged host scripts run as root: through sudo, as the ssh user root, or a local root. */
+    readonly scriptsRunAsRoot: boolean;
     private readonly config: DeployConfig;
 
     constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("medusa-deploy:index:DockerHost", name, {}, opts);
         this.config = args.config;
+        const target = args.config.host;
+        this.scriptsRunAsRoot = args.config.sudo || (target.kind === "ssh" ? target.user === "root" : args.localUid === 0);
         const url = dockerHostUrl(args.config.host);
 
         // Docker's ssh transport runs the local ssh client, which reads keys and known hosts from
@@ -126,16 +132,20 @@ export class DockerHost extends pulumi.ComponentResource {
      * laptop) or of a new release runs the script again (it leaves an existing builder alone).
      */
     ensureBuilder(build: { release: string; machine: string; kept?: boolean }): { name: string; resource: command.local.Command } {
+        const image = this.config.image;
+        const network = image.kind === "build" ? image.buildNetwork : "bridge";
+        // ensure-buildkit-builder.sh recreates the builder (keeping its cache) when its options change.
         const builderName = hostNames(this.config.stack, this.config.hostStateDir).builder;
         const toml = renderBuildkitdToml({ keepStorage: this.config.daemon.buildkitKeepStorage });
         const script = hostScript("ensure-buildkit-builder");
         const url = dockerHostUrl(this.config.host);
-        // Host networking lets the builder push to a registry on the host's loopback (dev's registry).
+        // Host networking lets the builder push to a registry on the host's loopback (dev's registry);
+        // otherwise the builder and the build's RUN steps have a network namespace of their own.
         const buildkitImage = this.config.daemon.buildkitImage;
         const env: Record<string, string> = {
             BUILDER_NAME: builderName,
             BUILDKITD_TOML: toml,
-            BUILDER_DRIVER_OPTS: "network=host",
+            ...(network === "host" ? { BUILDER_DRIVER_OPTS: "network=host" } : {}),
             ...(buildkitImage ? { BUILDKIT_IMAGE: buildkitImage } : {}),
             ...(url ? { DOCKER_HOST: url } : {}),
         };

@@ -6,7 +6,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { DeployConfig } from "../lib/deployConfig";
-import { renderHaproxyConfig } from "../lib/haproxyConfig";
+import { EdgeClientLimits, renderHaproxyConfig } from "../lib/haproxyConfig";
 import { EDGE_CONTAINER_PORT, HostNames, MEDUSA_PORT } from "../lib/hostNames";
 import { DockerHost } from "./dockerHost";
 import { contentHash } from "./hostScripts";
@@ -17,15 +17,15 @@ export interface EdgeArgs {
     host: DockerHost;
     network: docker.Network;
     /**
-     * Owner of the admin socket when host scripts do not run as root: a known uid/gid (a local
-     * host), or `installer`, the user install-edge-config.sh runs as (an ssh host without sudo,
-     * whose uid only the host knows).
+     * The uid:gid the edge process runs as when host scripts run as root. When they do not (an ssh
+     * host without sudo, a local host without root), the edge runs as the user they run as, so that
+     * user can open the sockets HAProxy creates; install-edge-config.sh reports which it is.
      */
-    adminSocketOwner?: { uid: number; gid: number } | "installer";
+    edgeUser: string;
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
-export function renderEdgeConfig(names: HostNames, adminSocketOwner?: { uid: number; gid: number }): string {
+export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeClientLimits>): string {
     return renderHaproxyConfig({
         bindAddress: "0.0.0.0",
         bindPort: EDGE_CONTAINER_PORT,
@@ -33,31 +33,41 @@ export function renderEdgeConfig(names: HostNames, adminSocketOwner?: { uid: num
             blue: { address: `${names.server("blue")}:${MEDUSA_PORT}` },
             green: { address: `${names.server("green")}:${MEDUSA_PORT}` },
         },
-        adminSocketPath: path.posix.join(names.edgeMountPoint, "admin.sock"),
+        adminSocketPath: path.posix.join(names.edgeRunMountPoint, path.posix.basename(names.adminSocket)),
+        operatorSocketPath: path.posix.join(names.edgeRunMountPoint, path.posix.basename(names.operatorSocket)),
         stateFilePath: path.posix.join(names.edgeMountPoint, "server-state"),
         // Docker's embedded DNS: a replaced colour container comes back with a new address.
         resolver: { nameserver: "127.0.0.11:53" },
-        adminSocketOwner,
+        clientLimits,
     });
+}
+
+/** The uid:gid install-edge-config.sh reports on its last line ("edge user: <uid>:<gid>"). */
+export function parseEdgeUser(stdout: string): string {
+    const user = /^edge user: ([0-9]+:[0-9]+)$/m.exec(stdout)?.[1];
+    if (user === undefined) throw new Error(`install-edge-config did not report the edge user (output: ${JSON.stringify(stdout.trim().split("\n").pop() ?? "")})`);
+    if (user.startsWith("0:")) throw new Error("install-edge-config reported uid 0 for the edge: the edge must not run as root");
+    return user;
 }
 
 export class Edge extends pulumi.ComponentResource {
     readonly container: docker.Container;
     /** Host paths the traffic switch works with. */
     readonly adminSocket: string;
+    readonly operatorSocket: string;
     readonly stateFile: string;
-    readonly lockFile: string;
+    readonly controlDir: string;
     /** URL on the host that reaches the edge, for verification. */
     readonly verifyUrl: string;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("medusa-deploy:index:Edge", name, {}, opts);
         const { names, host, edge } = args;
-        const owner = args.adminSocketOwner;
-        const config = renderEdgeConfig(names, owner === "installer" ? undefined : owner);
-        this.adminSocket = path.posix.join(names.edgeDir, "admin.sock");
+        const config = renderEdgeConfig(names, edge.clientLimits);
+        this.adminSocket = names.adminSocket;
+        this.operatorSocket = names.operatorSocket;
         this.stateFile = path.posix.join(names.edgeDir, "server-state");
-        this.lockFile = path.posix.join(names.edgeDir, "haproxy.cfg.lock");
+        this.controlDir = names.edgeControlDir;
         const reachableAddress = edge.address === "0.0.0.0" ? "127.0.0.1" : edge.address;
         this.verifyUrl = `http://${reachableAddress}:${edge.port}/health`;
 
@@ -66,9 +76,16 @@ export class Edge extends pulumi.ComponentResource {
             "edge-config",
             {
                 script: "install-edge-config",
-                env: { EDGE_DIR: names.edgeDir, EDGE_IMAGE: edge.image, EDGE_CONTAINER: names.edge, ...(owner === "installer" ? { EDGE_ADMIN_SOCKET_OWNER: "installer" } : {}) },
+                env: {
+                    EDGE_DIR: names.edgeDir,
+                    EDGE_CONTROL_DIR: names.edgeControlDir,
+                    EDGE_RUN_DIR: names.edgeRunDir,
+                    EDGE_IMAGE: edge.image,
+                    EDGE_CONTAINER: names.edge,
+                    ...(host.scriptsRunAsRoot ? { EDGE_USER: args.edgeUser } : {}),
+                },
                 stdin: config,
-                triggers: [contentHash(config)],
+                triggers: [contentHash(config), host.scriptsRunAsRoot ? args.edgeUser : "script user"],
                 privileged: true,
             },
             { parent: this, dependsOn: [image] },
@@ -79,12 +96,19 @@ export class Edge extends pulumi.ComponentResource {
             {
                 name: names.edge,
                 image: image.imageId,
-                // The admin socket and state file live in a root-owned host folder (0750).
-                user: "root",
+                // Not root, and nothing it can write is a place where root-run host scripts act: the
+                // config folder is read-only to it, the switch's lock and backups are not mounted.
+                user: installConfig.stdout.apply(parseEdgeUser),
                 restart: "unless-stopped",
                 ports: [{ internal: EDGE_CONTAINER_PORT, external: edge.port, ip: edge.address }],
-                // The folder, not single files: the switch replaces the state file by rename.
-                volumes: [{ hostPath: names.edgeDir, containerPath: names.edgeMountPoint }],
+                // Folders, not single files: the switch replaces the state file by rename.
+                volumes: [
+                    { hostPath: names.edgeDir, containerPath: names.edgeMountPoint, readOnly: true },
+                    { hostPath: names.edgeRunDir, containerPath: names.edgeRunMountPoint },
+                ],
+                readOnly: true,
+                capabilities: { drops: ["ALL"] },
+                securityOpts: ["no-new-privileges"],
                 networksAdvanced: [{ name: args.network.name }],
                 destroyGraceSeconds: 30,
             },

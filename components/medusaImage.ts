@@ -74,7 +74,12 @@ export class MedusaImage extends pulumi.ComponentResource {
                 tags: [`${source.registry}:base`],
                 context: { location: dockerDir },
                 dockerfile: { location: path.join(dockerDir, "base.Dockerfile") },
-                buildArgs: { NODE_IMAGE: source.nodeImage, SYSTEM_PACKAGES: source.systemPackages },
+                buildArgs: {
+                    NODE_IMAGE: source.nodeImage,
+                    SYSTEM_PACKAGES: source.systemPackages,
+                    APP_UID: String(source.appUser.uid),
+                    APP_GID: String(source.appUser.gid),
+                },
             },
             childOpts,
         );

@@ -86,14 +86,16 @@ export class TrafficSwitch extends pulumi.ComponentResource {
                 env: {
                     EDGE_ADMIN_SOCKET: args.edge.adminSocket,
                     EDGE_STATE_FILE: args.edge.stateFile,
+                    // The lock install-edge-config.sh takes lives here too (edge.lock): a reload never
+                    // lands between a switch and its save. The watch does not hold it (see the script).
+                    EDGE_CONTROL_DIR: args.edge.controlDir,
                     EDGE_BACKEND: EDGE_BACKEND_NAME,
                     EDGE_COLOUR_HEADER: COLOUR_HEADER,
                     TARGET_COLOUR: args.target,
-                    VERIFY_URL: args.edge.verifyUrl,
+                    // Through the operator frontend: the public one does not say which colour answered.
+                    VERIFY_UNIX_SOCKET: args.edge.operatorSocket,
+                    VERIFY_URL: "http://edge/health",
                     VERIFY_TIMEOUT: "30",
-                    // The same lock install-edge-config.sh takes: a reload never lands between a
-                    // switch and its save. The watch does not hold it (see the script's header).
-                    EDGE_LOCK_FILE: args.edge.lockFile,
                     ...switchWatchEnv(args.watch),
                 },
                 triggers: [args.target, args.targetServerId],

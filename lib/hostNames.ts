@@ -6,6 +6,7 @@ import { Colour } from "./colour";
 export function hostNames(stack: string, hostStateDir: string) {
     const prefix = `medusa-${stack}`;
     const edgeDir = path.posix.join(hostStateDir, "edge");
+    const edgeRunDir = path.posix.join(hostStateDir, "edge-run");
     return {
         network: prefix,
         postgres: `${prefix}-postgres`,
@@ -15,9 +16,17 @@ export function hostNames(stack: string, hostStateDir: string) {
         registry: `${prefix}-registry`,
         registryVolume: `${prefix}-registry-data`,
         edge: `${prefix}-edge`,
+        /** haproxy.cfg and the server-state file: written by host scripts, read-only to the edge. */
         edgeDir,
-        /** Paths as the edge container sees the mounted edgeDir. */
+        /** The edge lock, the switch's backups and temporary files: the edge container never sees it. */
+        edgeControlDir: path.posix.join(hostStateDir, "edge-control"),
+        /** The edge's admin and operator sockets: the only folder the edge can write. */
+        edgeRunDir,
+        adminSocket: path.posix.join(edgeRunDir, "admin.sock"),
+        operatorSocket: path.posix.join(edgeRunDir, "operator.sock"),
+        /** Where the edge container sees edgeDir (read-only) and edgeRunDir. */
         edgeMountPoint: "/usr/local/etc/haproxy",
+        edgeRunMountPoint: "/run/medusa-edge",
         server: (colour: Colour) => `${prefix}-${colour}-server`,
         worker: (colour: Colour) => `${prefix}-${colour}-worker`,
         migration: (colour: Colour) => `${prefix}-${colour}-migrate`,

@@ -21,8 +21,8 @@ const TOO_BROAD = ["/", "/var", "/var/lib", "/home", "/opt", "/srv", "/root", "/
 
 /** sun_path of a UNIX socket holds 108 bytes including the final NUL (Linux). */
 const SOCKET_PATH_MAX = 107;
-/** Where the edge's admin socket lives below hostStateDir (lib/hostNames.ts, components/edge.ts). */
-export const ADMIN_SOCKET_SUFFIX = "/edge/admin.sock";
+/** The longest socket path below hostStateDir, the edge's operator socket (lib/hostNames.ts). */
+export const ADMIN_SOCKET_SUFFIX = "/edge-run/operator.sock";
 
 const within = (dir: string, parent: string) => dir === parent || dir.startsWith(parent === "/" ? "/" : `${parent}/`);
 

@@ -21,11 +21,21 @@ export class ServiceRestartError extends Error {}
 
 export function serviceSettings(config: DeployConfig, names: HostNames): ServiceSettings {
     const settings: ServiceSettings = {
-        edge: words({ edgeImage: config.edge.image, edgeAddress: config.edge.address, edgePort: String(config.edge.port), hostStateDir: names.edgeDir }),
+        // edgeSandbox and redisAuth name how medusa-deploy itself shapes the container: a stack
+        // deployed before the edge ran as non-root with a read-only config, or before Redis had a
+        // password, sees them change and is asked before its edge or Redis restarts.
+        edge: words({
+            edgeImage: config.edge.image,
+            edgeAddress: config.edge.address,
+            edgePort: String(config.edge.port),
+            hostStateDir: names.edgeDir,
+            edgeUser: config.edgeUser,
+            edgeSandbox: "non-root,read-only-config",
+        }),
     };
     const { postgres, redis } = config.services;
     if (postgres.kind === "container") settings.postgres = words({ postgresImage: postgres.image });
-    if (redis.kind === "container") settings.redis = words({ redisImage: redis.image });
+    if (redis.kind === "container") settings.redis = words({ redisImage: redis.image, redisAuth: "password-file" });
     return settings;
 }
 

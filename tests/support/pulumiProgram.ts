@@ -54,6 +54,18 @@ function targetColourOf(create: unknown): string {
     return /TARGET_COLOUR='(\w+)'/.exec(String(create))?.[1] ?? "unknown";
 }
 
+/** What install-edge-config.sh reports last: the EDGE_USER it was given, else the (non-root) user running it. */
+function edgeUserReport(create: unknown): string {
+    return `edge config: installed\nedge user: ${/EDGE_USER='(\d+:\d+)'/.exec(String(create))?.[1] ?? "1000:1000"}`;
+}
+
+/** A host script's stdout as the real script prints it, where the program reads it. */
+function scriptStdout(name: string, create: unknown): string {
+    if (name.endsWith("traffic-switch")) return `switching\nlive: ${targetColourOf(create)}`;
+    if (name.endsWith("edge-config")) return edgeUserReport(create);
+    return "ok";
+}
+
 let sharedTestHome: string | undefined;
 
 /** One home folder per test process, removed when it exits (not under /tmp, which hostStateDir refuses). */
@@ -88,7 +100,7 @@ export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
                         return { id: `${args.name}-id`, state: { ...state, imageId: fakeDigest(String(args.inputs.name)) } };
                     case "command:local:Command":
                     case "command:remote:Command":
-                        return { id: `${args.name}-id`, state: { ...state, stdout: args.name.endsWith("traffic-switch") ? `switching\nlive: ${targetColourOf(args.inputs.create)}` : "ok", stderr: "" } };
+                        return { id: `${args.name}-id`, state: { ...state, stdout: scriptStdout(args.name, args.inputs.create), stderr: "" } };
                     default:
                         return { id: `${args.name}-id`, state };
                 }

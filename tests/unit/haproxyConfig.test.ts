@@ -2,6 +2,8 @@ import { strict as assert } from "node:assert";
 import {
     COLOUR_HEADER,
     EDGE_BACKEND_NAME,
+    EDGE_FRONTEND_NAME,
+    EDGE_OPERATOR_FRONTEND_NAME,
     EDGE_RESOLVERS_NAME,
     EdgeConfigInput,
     renderHaproxyConfig,
@@ -12,6 +14,7 @@ const dockerInput: EdgeConfigInput = {
     bindPort: 8080,
     servers: { blue: { address: "medusa-prod-blue-server:9000" }, green: { address: "medusa-prod-green-server:9000" } },
     adminSocketPath: "/var/run/edge/admin.sock",
+    operatorSocketPath: "/var/run/edge/operator.sock",
     stateFilePath: "/var/run/edge/server-state",
     resolver: { nameserver: "127.0.0.11:53" },
 };
@@ -21,6 +24,7 @@ const loopbackInput: EdgeConfigInput = {
     bindPort: 18480,
     servers: { blue: { address: "127.0.0.2:18481" }, green: { address: "127.0.0.3:18482" } },
     adminSocketPath: "/tmp/edge/admin.sock",
+    operatorSocketPath: "/tmp/edge/operator.sock",
     stateFilePath: "/tmp/edge/server-state",
 };
 
@@ -34,10 +38,20 @@ function section(config: string, header: string): string[] {
 }
 
 describe("renderHaproxyConfig", () => {
-    it("gives the admin socket to a non-root owner when asked, and refuses an invalid id", () => {
-        assert.match(renderHaproxyConfig({ ...dockerInput, adminSocketOwner: { uid: 1000, gid: 100 } }), /^ {4}stats socket \/var\/run\/edge\/admin\.sock mode 600 uid 1000 gid 100 level admin/m);
-        assert.match(renderHaproxyConfig(dockerInput), /^ {4}stats socket \/var\/run\/edge\/admin\.sock mode 600 level admin/m);
-        assert.throws(() => renderHaproxyConfig({ ...dockerInput, adminSocketOwner: { uid: -1, gid: 0 } }), /adminSocketOwner\.uid -1 is invalid/);
+    it("names the answering colour only on the operator frontend, bound to a UNIX socket", () => {
+        const config = renderHaproxyConfig(dockerInput);
+        const operator = section(config, `frontend ${EDGE_OPERATOR_FRONTEND_NAME}`);
+        assert.deepEqual(operator.filter((l) => l.startsWith("bind ")), ["bind /var/run/edge/operator.sock mode 600"]);
+        assert.ok(operator.includes(`http-response set-header ${COLOUR_HEADER} %[srv_name]`));
+        assert.ok(section(config, `frontend ${EDGE_FRONTEND_NAME}`).includes(`http-response del-header ${COLOUR_HEADER}`));
+        assert.ok(!section(config, `backend ${EDGE_BACKEND_NAME}`).some((l) => l.includes(COLOUR_HEADER)));
+        assert.throws(() => renderHaproxyConfig({ ...dockerInput, operatorSocketPath: "relative.sock" }), /operatorSocketPath "relative.sock" is invalid/);
+    });
+
+    it("refuses client limits that are not whole numbers of at least 1", () => {
+        assert.throws(() => renderHaproxyConfig({ ...dockerInput, clientLimits: { connections: 0 } }), /clientLimits\.connections 0 is invalid/);
+        assert.throws(() => renderHaproxyConfig({ ...dockerInput, clientLimits: { requestsPer10s: 2.5 } }), /clientLimits\.requestsPer10s 2\.5 is invalid/);
+        assert.match(renderHaproxyConfig({ ...dockerInput, clientLimits: { connections: 7 } }), /tcp-request connection reject if \{ sc_conn_cur\(0\) gt 7 \}/);
     });
 
     it("exposes the admin socket and loads the persisted server state at start", () => {
@@ -54,7 +68,6 @@ describe("renderHaproxyConfig", () => {
         assert.ok(backend.includes("http-check expect status 200"));
         assert.ok(backend.includes("server blue 127.0.0.2:18481 check inter 1s fall 2 rise 2 init-addr libc,last,none"));
         assert.ok(backend.includes("server green 127.0.0.3:18482 check inter 1s fall 2 rise 2 init-addr libc,last,none"));
-        assert.ok(backend.includes(`http-response set-header ${COLOUR_HEADER} %[srv_name]`));
     });
 
     it("re-resolves container names through Docker's DNS so a replaced or late colour is found", () => {
@@ -87,7 +100,9 @@ describe("renderHaproxyConfig", () => {
         assert.ok(section(renderHaproxyConfig(loopbackInput), "defaults").includes("option forwardfor"));
         const behindNginx = section(renderHaproxyConfig({ ...loopbackInput, trustedProxies: ["10.0.0.0/8", "127.0.0.1"] }), "frontend medusa_edge");
         assert.ok(behindNginx.includes("acl from_trusted_proxy src 10.0.0.0/8 127.0.0.1"));
-        assert.ok(behindNginx.includes("http-request set-header X-Forwarded-Proto http if !from_trusted_proxy"));
+        assert.ok(behindNginx.includes("http-request del-header X-Forwarded-Proto if !from_trusted_proxy"));
+        assert.ok(behindNginx.includes("http-request del-header X-Real-IP"), "only X-Forwarded-For/-Proto/-Host are kept from a trusted proxy");
+        // What reaches the app from clients and from proxies: tests/host/edgeHeaders.test.ts, on a real HAProxy.
     });
 
     it("uses long server/client timeouts by default and accepts overrides", () => {

@@ -251,13 +251,26 @@ describe("the program under Pulumi mocks", function () {
         assert.deepEqual(await dependsOnNames(run.named("network")), ["daemon-json"]);
     });
 
-    it("an ssh host without sudo gives the edge's admin socket to the ssh user, whose uid only the host knows", async () => {
-        const withoutSudo = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), sudo: { value: "false", secret: false }, manageDaemon: { value: "false", secret: false } }), appRelease: "A" });
-        assert.match(String(await valueOf(withoutSudo.named("edge-config").inputs.create as pulumi.Input<string>)), /^env EDGE_ADMIN_SOCKET_OWNER='installer' /);
+    const CONTAINER = "docker:index/container:Container";
+    it("the edge runs as edgeUser when host scripts are root, else as the user they run as, never root; it can write only its socket folder", async () => {
         const withSudo = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         const create = String(await valueOf(withSudo.named("edge-config").inputs.create as pulumi.Input<string>));
         assert.match(create, /^sudo -n env /);
-        assert.doesNotMatch(create, /EDGE_ADMIN_SOCKET_OWNER='installer'/, "scripts run as root under sudo: the socket stays root's");
+        assert.match(create.slice(0, create.indexOf(" sh -c ")), / EDGE_USER='70002:70002'/);
+        const edge = withSudo.named("edge", CONTAINER);
+        assert.equal(await valueOf(edge.inputs.user as pulumi.Input<string>), "70002:70002", "the user install-edge-config reports");
+        assert.deepEqual(edge.inputs.volumes, [
+            { hostPath: "/var/lib/medusa-deploy/staging/edge", containerPath: "/usr/local/etc/haproxy", readOnly: true },
+            { hostPath: "/var/lib/medusa-deploy/staging/edge-run", containerPath: "/run/medusa-edge" },
+        ], "edge-control (lock, backups, temporary files) is not mounted");
+        assert.equal(edge.inputs.readOnly, true);
+        assert.deepEqual(edge.inputs.capabilities, { drops: ["ALL"] });
+
+        const withoutSudo = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), sudo: { value: "false", secret: false }, manageDaemon: { value: "false", secret: false } }), appRelease: "A" });
+        const plainCreate = String(await valueOf(withoutSudo.named("edge-config").inputs.create as pulumi.Input<string>));
+        assert.match(plainCreate, /^env /);
+        assert.doesNotMatch(plainCreate.slice(0, plainCreate.indexOf(" sh -c ")), /EDGE_USER=/, "without root the edge runs as the ssh user, whose uid only the host knows");
+        assert.equal(await valueOf(withoutSudo.named("edge", CONTAINER).inputs.user as pulumi.Input<string>), "1000:1000", "what the host reported");
     });
 
     it("ssh hosts: every connection pins the host key; Docker's ssh client reads the stack's key file, never the state", async () => {
@@ -370,13 +383,13 @@ describe("DockerHost under Pulumi mocks", function () {
         const dev = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(dev, "command:remote:Command"), []);
         assert.doesNotMatch(String(dev.named("edge-config").inputs.create), /sudo/);
-        // Without sudo the switch runs as the developer: the edge's admin socket must be theirs.
-        assert.match(String(dev.named("edge-config").inputs.stdin), /stats socket \S+ mode 600 uid 1000 gid 1000 level admin/);
+        // HAProxy creates its sockets as the user it runs as: no owner on the socket line.
+        assert.match(String(dev.named("edge-config").inputs.stdin), /stats socket \/run\/medusa-edge\/admin\.sock mode 600 level admin/);
         const staging = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         const edgeConfig = staging.named("edge-config");
-        assert.match(String(edgeConfig.inputs.create), /^sudo -n env EDGE_CONTAINER='medusa-staging-edge' EDGE_DIR='\/var\/lib\/medusa-deploy\/staging\/edge'/);
+        assert.match(String(edgeConfig.inputs.create), /^sudo -n env EDGE_CONTAINER='medusa-staging-edge' EDGE_CONTROL_DIR='\/var\/lib\/medusa-deploy\/staging\/edge-control' EDGE_DIR='\/var\/lib\/medusa-deploy\/staging\/edge'/);
         assert.ok(isWrappedSecret(edgeConfig.inputs.connection), "the ssh connection (with the private key) is a secret");
-        assert.match(String(edgeConfig.inputs.stdin), /stats socket \S+ mode 600 level admin/, "with sudo the socket stays root's");
+        assert.match(String(edgeConfig.inputs.stdin), /stats socket \S+ mode 600 level admin/);
         assert.deepEqual(names(dev, "command:local:Command").includes("daemon-json"), false, "dev leaves the local daemon.json alone");
     });
 });

@@ -2,6 +2,7 @@
 // the running one first: the shop is down meanwhile) is refused unless the operator allows it for
 // that run; the preview fails with the same message (lib/serviceRestarts.ts and the program).
 import { strict as assert } from "node:assert";
+import { requiredSettingValue } from "./fixtureSecrets";
 import { RawConfig } from "../../lib/deployConfig";
 import { parseAllowedRestarts, parseRecordedServices, refuseUnannouncedRestarts, restartsOf } from "../../lib/serviceRestarts";
 import { runProgram } from "../support/pulumiProgram";
@@ -55,7 +56,9 @@ describe("service restarts under Pulumi mocks", function () {
         const run = await runProgram({ stack: "staging", config: stagingConfig(), appRelease: "B" });
         const services = run.outputs.services as Record<string, string>;
         assert.deepEqual(Object.keys(services).sort(), ["edge", "postgres", "redis"]);
-        assert.match(services.edge, /edgeImage=haproxy:2\.8 /);
+        assert.match(services.edge, /edgeImage=haproxy:2\.8@sha256:[0-9a-f]{64} /);
+        assert.match(services.edge, / edgeUser=70002:70002 edgeSandbox=non-root,read-only-config$/);
+        assert.equal(services.redis, `redisImage=${requiredSettingValue("redisImage")} redisAuth=password-file`);
     });
 
     it("a release with unchanged service settings deploys", async () => {
@@ -64,8 +67,18 @@ describe("service restarts under Pulumi mocks", function () {
     });
 
     it("a new edge image is refused before any resource, and goes through when allowed for the run", async () => {
-        await assert.rejects(deployAfter({ edgeImage: { value: "haproxy:2.9", secret: false } }), /would restart edge.*\n.*edgeImage haproxy:2\.8 → haproxy:2\.9.*shop answers no request/);
-        const allowed = await deployAfter({ edgeImage: { value: "haproxy:2.9", secret: false } }, "edge");
-        assert.equal(allowed.named("edge-image").inputs.name, "haproxy:2.9");
+        const next = `haproxy:2.9@sha256:${"9".repeat(64)}`;
+        await assert.rejects(deployAfter({ edgeImage: { value: next, secret: false } }), /would restart edge.*\n.*edgeImage haproxy:2\.8@sha256:[0-9a-f]{64} → haproxy:2\.9@sha256:9{64}.*shop answers no request/);
+        const allowed = await deployAfter({ edgeImage: { value: next, secret: false } }, "edge");
+        assert.equal(allowed.named("edge-image").inputs.name, next);
+    });
+
+    it("a stack deployed before the edge was sandboxed and Redis had a password is asked before both restart", () => {
+        const before = { edge: "edgeImage=haproxy:2.8 edgeAddress=127.0.0.1 edgePort=8080 hostStateDir=/var/lib/m/edge", redis: "redisImage=redis:7" };
+        const after = { edge: `${before.edge} edgeUser=70002:70002 edgeSandbox=non-root,read-only-config`, redis: "redisImage=redis:7 redisAuth=password-file" };
+        assert.deepEqual(restartsOf(before, after), [
+            { service: "edge", changes: ["edgeUser (unset) → 70002:70002", "edgeSandbox (unset) → non-root,read-only-config"] },
+            { service: "redis", changes: ["redisAuth (unset) → password-file"] },
+        ]);
     });
 });
