@@ -1,8 +1,10 @@
 // The Docker side of a blue/green deploy, for real: the edge (HAProxy in a container, config rendered
 // by components/edge.ts and installed by host/install-edge-config.sh) on a user-defined Docker
 // network, resolving the colour containers by name through Docker's embedded DNS (127.0.0.11);
-// traffic moved by host/traffic-switch.sh through the admin socket in the mounted host folder; a
-// colour container replaced (new IP, its old IP taken by another container) and the edge following
+// traffic moved by host/traffic-switch.sh through the admin socket and verified through the operator
+// socket, both in the edge's socket folder (edge-run/); the edge container runs as the non-root user
+// install-edge-config.sh names, with its config folder mounted read-only, a read-only root file
+// system and no capabilities, as components/edge.ts runs it; a colour container replaced (new IP, its old IP taken by another container) and the edge following
 // the name; the edge restarted as a container coming back on the live colour; a switch to a stopped
 // colour refused. Light keep-alive load runs through the switches and must see zero failures.
 //
@@ -10,12 +12,13 @@
 // its bridge, veths and published port never touch the host; the HTTP clients and the switch
 // script run in that namespace. The colour app is tests/fixtures/medusa-like-app built with
 // docker/medusa.Dockerfile; it echoes MEDUSA_WORKER_MODE as `role`, which this suite sets to a
-// per-release marker ("server@r1") so a response tells which container answered.
+// per-container marker ("blue-server@r1") so a response tells which container answered: the public
+// edge no longer names the colour in a header (a response that does counts as a failure).
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { renderEdgeConfig } from "../../components/edge";
+import { parseEdgeUser, renderEdgeConfig } from "../../components/edge";
 import { Colour } from "../../lib/colour";
 import { COLOUR_HEADER, EDGE_BACKEND_NAME, EDGE_SELF_HEALTH_PATH } from "../../lib/haproxyConfig";
 import { EDGE_CONTAINER_PORT, hostNames, MEDUSA_PORT } from "../../lib/hostNames";
@@ -36,9 +39,20 @@ const EDGE_URL = `http://127.0.0.1:${EDGE_PORT}`;
 const BASE_IMAGE = "medusa-deploy/base:blue-green-it";
 const APP_IMAGE = "medusa-deploy/fixture-app:blue-green-it";
 const SQUATTER = "medusa-it-squatter";
-const adminSocket = path.join(names.edgeDir, "admin.sock");
+const adminSocket = names.adminSocket;
 const stateFile = path.join(names.edgeDir, "server-state");
-const lockFile = path.join(names.edgeDir, "haproxy.cfg.lock");
+/** The uid:gid the edge runs as when host scripts run as root (the local image's haproxy user). */
+const EDGE_USER = "99:99";
+/** install-edge-config.sh's inputs as components/edge.ts passes them. */
+const installEnv = (): Record<string, string> => ({
+    EDGE_DIR: names.edgeDir,
+    EDGE_CONTROL_DIR: names.edgeControlDir,
+    EDGE_RUN_DIR: names.edgeRunDir,
+    EDGE_USER,
+    EDGE_IMAGE: "medusa-deploy/haproxy:local",
+    EDGE_CONTAINER: names.edge,
+});
+const marker = (colour: string, release: string): string => `${colour}-server@${release}`;
 
 interface Probe {
     status: number;
@@ -68,7 +82,8 @@ const [url, count] = [process.env.PROBE_URL, Number(process.env.PROBE_COUNT)];
         res.on("end", () => {
           let role = "";
           try { role = JSON.parse(body).role || ""; } catch {}
-          resolve({ status: res.statusCode, colour: String(res.headers["${COLOUR_HEADER.toLowerCase()}"] || ""), role });
+          const leaked = res.headers["${COLOUR_HEADER.toLowerCase()}"];
+          resolve({ status: res.statusCode, colour: role.split("-server@")[0], role, error: leaked === undefined ? undefined : "public edge sent ${COLOUR_HEADER}: " + leaked });
         });
       });
       req.on("timeout", () => req.destroy(new Error("timeout")));
@@ -94,10 +109,11 @@ const one = (i) => new Promise((resolve) => {
     let text = "";
     res.on("data", (c) => (text += c));
     res.on("end", () => {
-      const colour = res.headers["${COLOUR_HEADER.toLowerCase()}"];
-      let role = "?";
-      try { role = JSON.parse(text).role; } catch {}
-      resolve(res.statusCode === 200 && colour ? { ok: colour + "/" + role } : { error: "HTTP " + res.statusCode + " " + colour });
+      const leaked = res.headers["${COLOUR_HEADER.toLowerCase()}"];
+      let role = "";
+      try { role = JSON.parse(text).role || ""; } catch {}
+      if (leaked !== undefined) return resolve({ error: "public edge sent ${COLOUR_HEADER}: " + leaked });
+      resolve(res.statusCode === 200 && role ? { ok: role } : { error: "HTTP " + res.statusCode + " " + role });
     });
   });
   req.on("error", (e) => resolve({ error: e.code || e.message }));
@@ -135,9 +151,10 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         return JSON.parse(result.stdout) as Probe[];
     }
 
-    async function assertServedBy(colour: Colour, role: string, count = 10): Promise<void> {
+    async function assertServedBy(colour: Colour, release: string, count = 10): Promise<void> {
         const probes = await probe(count);
-        const wrong = probes.filter((p) => p.status !== 200 || p.colour !== colour || p.role !== role);
+        const role = marker(colour, release);
+        const wrong = probes.filter((p) => p.status !== 200 || p.colour !== colour || p.role !== role || p.error !== undefined);
         assert.deepEqual(wrong, [], `expected all ${count} requests served by ${colour} (${role}); got ${JSON.stringify(probes)}`);
     }
 
@@ -146,9 +163,11 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
             ...process.env,
             EDGE_ADMIN_SOCKET: adminSocket,
             EDGE_STATE_FILE: stateFile,
-            EDGE_LOCK_FILE: lockFile,
+            EDGE_CONTROL_DIR: names.edgeControlDir,
             TARGET_COLOUR: colour,
-            VERIFY_URL: `${EDGE_URL}/health`,
+            // As components/trafficSwitch.ts: through the operator socket, the host part is ignored.
+            VERIFY_UNIX_SOCKET: names.operatorSocket,
+            VERIFY_URL: "http://edge/health",
             VERIFY_TIMEOUT: "20",
             HEALTH_WAIT_TIMEOUT: "5",
         });
@@ -193,7 +212,7 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
             "run", "-d", "--name", names.server(colour),
             "--network", names.network, "--network-alias", `${colour}-server`,
             "--restart", "unless-stopped",
-            "-e", `MEDUSA_WORKER_MODE=server@${release}`, "-e", `PORT=${MEDUSA_PORT}`, "-e", "NODE_ENV=production",
+            "-e", `MEDUSA_WORKER_MODE=${marker(colour, release)}`, "-e", `PORT=${MEDUSA_PORT}`, "-e", "NODE_ENV=production",
             "-e", `MEDUSA_RELEASE=${release}`, "-e", `MEDUSA_COLOUR=${colour}`,
             "--label", `medusa-deploy.colour=${colour}`, "--label", `medusa-deploy.release=${release}`, "--label", "medusa-deploy.role=server",
             // The fixture has no `medusa` CLI (see tests/host/medusaDockerfile.test.ts).
@@ -306,29 +325,39 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         for (const [what, value] of Object.entries(timings)) console.log(`      ${what}: ${value}`);
     });
 
-    it("installs the edge config rendered as components/edge.ts renders it, validated by the edge image", function () {
+    let edgeUser = "";
+
+    it("installs the edge config rendered as components/edge.ts renders it, validated by the edge image as the edge user", function () {
         const config = renderEdgeConfig(names);
         const install = execFileSync("sh", [path.join(repo, "host/install-edge-config.sh")], {
-            env: dockerd.env({ EDGE_DIR: names.edgeDir, EDGE_IMAGE: "medusa-deploy/haproxy:local", EDGE_CONTAINER: names.edge }),
+            env: dockerd.env(installEnv()),
             input: config,
             encoding: "utf8",
         });
         assert.match(install, /edge config: installed/);
+        edgeUser = parseEdgeUser(install);
+        assert.equal(edgeUser, EDGE_USER);
         assert.equal(fs.readFileSync(path.join(names.edgeDir, "haproxy.cfg"), "utf8"), config);
         assert.match(config, /nameserver dns1 127\.0\.0\.11:53/);
     });
 
     it("starts the edge before any colour exists and answers its own health path", async function () {
         const started = Date.now();
+        // As components/edge.ts creates it: its user, the config folder read-only, only edge-run/ writable.
         docker([
-            "run", "-d", "--name", names.edge, "--user", "root", "--restart", "unless-stopped",
+            "run", "-d", "--name", names.edge, "--user", edgeUser, "--restart", "unless-stopped",
             "--stop-signal", EDGE_STOP_SIGNAL,
+            "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "-p", `127.0.0.1:${EDGE_PORT}:${EDGE_CONTAINER_PORT}`,
-            "-v", `${names.edgeDir}:${names.edgeMountPoint}`,
+            "-v", `${names.edgeDir}:${names.edgeMountPoint}:ro`,
+            "-v", `${names.edgeRunDir}:${names.edgeRunMountPoint}`,
             "--network", names.network,
             "medusa-deploy/haproxy:local",
         ]);
         await waitFor("the edge's admin socket", () => fs.existsSync(adminSocket) && edgeServers().blue !== undefined);
+        for (const socket of [names.adminSocket, names.operatorSocket]) {
+            assert.equal(`${fs.statSync(socket).uid}:${fs.statSync(socket).gid}`, edgeUser, `${socket} is created by the edge's own user`);
+        }
         const health = await probe(1, EDGE_SELF_HEALTH_PATH);
         assert.equal(health[0].status, 200, JSON.stringify(health));
         timings["edge container up"] = `${Date.now() - started} ms`;
@@ -343,7 +372,7 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         ips.blue = containerIp(names.server("blue"));
         // The switch runs right after the health gate, as the deploy does.
         await switchOk("blue");
-        await assertServedBy("blue", "server@r1");
+        await assertServedBy("blue", "r1");
         assert.equal(edgeServers().blue.address, ips.blue);
     });
 
@@ -356,9 +385,9 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         timings["green at the health gate, edge sees"] = `op_state ${atGate.opState}, admin_state ${atGate.adminState}`;
         ips.greenR1 = containerIp(names.server("green"));
         await switchOk("green");
-        await assertServedBy("green", "server@r1");
+        await assertServedBy("green", "r1");
         await switchOk("blue");
-        await assertServedBy("blue", "server@r1");
+        await assertServedBy("blue", "r1");
     });
 
     it("replaces idle green (its old IP taken by another container): the edge follows the name to the new container", async function () {
@@ -376,11 +405,11 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         const followed = await waitFor("the edge to resolve green to its new address", () => edgeServers().green.address === ips.greenR2 || undefined);
         timings["green r2: edge had its new address"] = `${followed.ms} ms after docker healthy (${Date.now() - replaced} ms after docker run)`;
         await switchOk("green");
-        await assertServedBy("green", "server@r2", 20);
+        await assertServedBy("green", "r2", 20);
         await switchOk("blue");
-        await assertServedBy("blue", "server@r1");
+        await assertServedBy("blue", "r1");
         await switchOk("green");
-        await assertServedBy("green", "server@r2", 20);
+        await assertServedBy("green", "r2", 20);
         const summary = await stopLoad!();
         stopLoad = undefined;
         console.log(`      load through 5 switches and a replacement: ${summary.total} requests, ${summary.failed} failed, served ${JSON.stringify(summary.served)}`);
@@ -397,23 +426,24 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         const workerBefore = /^Pid: (\d+)/m.exec(admin("show info"))?.[1];
         const config = renderEdgeConfig(names) + "\n# reload check\n";
         const install = execFileSync("sh", [path.join(repo, "host/install-edge-config.sh")], {
-            env: dockerd.env({ EDGE_DIR: names.edgeDir, EDGE_IMAGE: "medusa-deploy/haproxy:local", EDGE_CONTAINER: names.edge }),
+            env: dockerd.env(installEnv()),
             input: config,
             encoding: "utf8",
         });
         assert.match(install, /edge config: installed and reloaded/);
+        assert.equal(parseEdgeUser(install), edgeUser);
         const reloaded = await waitFor("a new edge worker", () => {
             const pid = /^Pid: (\d+)/m.exec(admin("show info"))?.[1];
             return pid !== undefined && pid !== workerBefore ? pid : undefined;
         });
         timings["edge reload (new worker answering) after"] = `${reloaded.ms} ms`;
         await waitFor("green up after the reload", () => edgeServers().green?.opState === 2 || undefined);
-        await assertServedBy("green", "server@r2");
+        await assertServedBy("green", "r2");
         await sleep(500);
         const summary = await stopReloadLoad();
         stopLoad = undefined;
         timings["keep-alive load across one edge reload"] = `${summary.total} requests, ${summary.failed} failed${summary.failed ? ` (${summary.failures.slice(0, 3).join("; ")})` : ""}`;
-        assert.ok(summary.total > 0 && Object.keys(summary.served).every((k) => k === "green/server@r2"), `served during the reload: ${JSON.stringify(summary.served)}`);
+        assert.ok(summary.total > 0 && Object.keys(summary.served).every((k) => k === marker("green", "r2")), `served during the reload: ${JSON.stringify(summary.served)}`);
     });
 
     it("restarting the edge container brings it back on the live colour without a switch", async function () {
@@ -424,7 +454,7 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
             return out === "200" || undefined;
         }, 30000);
         timings["edge restart until the live colour answers"] = `${Date.now() - restarted} ms (${back.ms} ms after docker restart returned)`;
-        await assertServedBy("green", "server@r2", 20);
+        await assertServedBy("green", "r2", 20);
         const servers = edgeServers();
         assert.equal(servers.green.address, ips.greenR2);
         assert.ok((servers.blue.adminState & 0x08) !== 0, `blue should come back drained: ${JSON.stringify(servers)}`);
@@ -440,7 +470,7 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         assert.equal(result.code, 3, `expected a refusal (exit 3):\n${result.stdout}${result.stderr}`);
         assert.match(result.stderr, /refusing to switch to blue/);
         assert.match(result.stderr, /traffic stays on green/);
-        await assertServedBy("green", "server@r2");
+        await assertServedBy("green", "r2");
         assert.equal(fs.readFileSync(stateFile, "utf8"), stateBefore, "the refused switch changed the state file");
     });
 
