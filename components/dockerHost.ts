@@ -43,6 +43,18 @@ export interface HostScriptRun {
     privileged?: boolean;
 }
 
+/**
+ * The `<setting>=<uid>:<gid>` words preflight.sh checks: the app's ids on a building stack (a
+ * promoting one runs the image as it was built), the edge's when host scripts run as root (else
+ * the edge runs as the deploy user, an account by definition).
+ */
+export function containerUsersToCheck(config: DeployConfig, scriptsRunAsRoot: boolean): string | undefined {
+    const words: string[] = [];
+    if (config.image.kind === "build") words.push(`appUser=${config.image.appUser.uid}:${config.image.appUser.gid}`);
+    if (scriptsRunAsRoot) words.push(`edgeUser=${config.edgeUser}`);
+    return words.length > 0 ? words.join(" ") : undefined;
+}
+
 /** `ssh://user@host:port` as Docker's ssh transport expects it. */
 export function dockerHostUrl(host: HostTarget): string | undefined {
     return host.kind === "ssh" ? `ssh://${host.user}@${host.hostname}:${host.port}` : undefined;
@@ -83,7 +95,10 @@ export class DockerHost extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        if (args.config.daemon.manage) this.ready.push(this.applyDaemonSettings());
+        // First on the host, before daemon.json or any container: checks only the host can answer.
+        const preflight = this.runPreflight();
+        this.ready.push(preflight);
+        if (args.config.daemon.manage) this.ready.push(this.applyDaemonSettings(preflight));
         this.registerOutputs({});
     }
 
@@ -162,7 +177,14 @@ export class DockerHost extends pulumi.ComponentResource {
         return { name: builderName, resource };
     }
 
-    private applyDaemonSettings(): pulumi.Resource {
+    /** host/preflight.sh: hostStateDir's folders, and the container ids against the host's accounts. */
+    private runPreflight(): pulumi.Resource {
+        const users = containerUsersToCheck(this.config, this.scriptsRunAsRoot);
+        const env = { HOST_STATE_DIR: this.config.hostStateDir, ...(users ? { CONTAINER_USERS: users } : {}) };
+        return this.runScript("preflight", { script: "preflight", env, triggers: [contentHash(JSON.stringify(env))], privileged: true }, { parent: this });
+    }
+
+    private applyDaemonSettings(after: pulumi.Resource): pulumi.Resource {
         const daemon = this.config.daemon;
         const desired = desiredDaemonSettings({
             buildkitKeepStorage: daemon.buildkitKeepStorage,
@@ -171,6 +193,6 @@ export class DockerHost extends pulumi.ComponentResource {
             extra: daemon.extra,
         });
         const env = applyDaemonJsonEnv(desired);
-        return this.runScript("daemon-json", { script: "apply-daemon-json", env, triggers: [contentHash(JSON.stringify(env))], privileged: true }, { parent: this });
+        return this.runScript("daemon-json", { script: "apply-daemon-json", env, triggers: [contentHash(JSON.stringify(env))], privileged: true }, { parent: this, dependsOn: [after] });
     }
 }

@@ -14,7 +14,7 @@ describe("host scripts as sent to a host", () => {
     for (const name of SCRIPTS) {
         it(`${name} stands alone: no sourced file, valid POSIX sh`, () => {
             const text = hostScript(name);
-            assert.doesNotMatch(text, /medusa-deploy:inline|\/lib\/edge-lock\.sh/);
+            assert.doesNotMatch(text, /medusa-deploy:inline|\/lib\/(edge-lock|safe-files)\.sh/);
             const parsed = spawnSync("sh", ["-n", "-c", text], { encoding: "utf8" });
             assert.equal(parsed.status, 0, parsed.stderr);
         });
@@ -28,7 +28,7 @@ describe("host scripts as sent to a host", () => {
             const result = spawnSync("/bin/sh", ["-c", command], { cwd: empty, encoding: "utf8", env: { PATH: process.env.PATH } });
             assert.equal(result.status, 2, result.stdout + result.stderr);
             assert.match(result.stderr, /TARGET_COLOUR/);
-            assert.doesNotMatch(result.stderr, /edge-lock\.sh|not found/);
+            assert.doesNotMatch(result.stderr, /(edge-lock|safe-files)\.sh|not found/);
         } finally {
             fs.rmSync(empty, { recursive: true, force: true });
         }

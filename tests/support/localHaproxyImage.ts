@@ -9,8 +9,8 @@
 // - In master-worker mode the master reloads on SIGUSR2 and on SIGHUP alike (tests/host/
 //   blueGreenDocker.test.ts checks both with this build), so install-edge-config.sh's default
 //   `docker kill -s HUP` works with either image; its EDGE_RELOAD_COMMAND input covers other images.
-// - USER haproxy (uid/gid 99), as in the official image; components/edge.ts runs the edge as root
-//   anyway (root-owned mounted folder). The official image's STOPSIGNAL SIGUSR1 (soft stop: in-flight
+// - USER haproxy (uid/gid 99), as in the official image; components/edge.ts overrides it with the
+//   uid:gid install-edge-config.sh names (edgeUser, or the deploy user), never root. The official image's STOPSIGNAL SIGUSR1 (soft stop: in-flight
 //   requests finish) cannot be set by `docker import` (20.10 refuses the change), so a container of
 //   this image needs `--stop-signal SIGUSR1` to stop the same way: EDGE_STOP_SIGNAL below.
 import { execFileSync } from "node:child_process";
