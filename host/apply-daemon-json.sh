@@ -206,9 +206,10 @@ daemon_log() {
 }
 
 # install_file SOURCE: atomically replace DAEMON_JSON_PATH with SOURCE's bytes.
+# A fresh mktemp name in the same folder, never a predictable one a link could stand in for.
 install_file() {
-    tmp="$DAEMON_JSON_PATH.tmp-medusa-deploy.$$"
-    cp "$1" "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$DAEMON_JSON_PATH" && return 0
+    tmp=$(mktemp "$(dirname "$DAEMON_JSON_PATH")/.daemon.json.medusa-deploy.XXXXXX") || return 1
+    cat "$1" >"$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$DAEMON_JSON_PATH" && return 0
     rm -f "$tmp"
     return 1
 }
@@ -283,8 +284,12 @@ fi
 
 mkdir -p "$(dirname "$DAEMON_JSON_PATH")" || fail "cannot create $(dirname "$DAEMON_JSON_PATH"). Nothing was changed."
 if [ "$HAD_FILE" = 1 ]; then
-    cp "$WORK/original" "$BACKUP_PATH.tmp" && mv -f "$BACKUP_PATH.tmp" "$BACKUP_PATH" ||
+    backup_tmp=""
+    if ! backup_tmp=$(mktemp "$(dirname "$BACKUP_PATH")/.daemon.json.backup.XXXXXX") ||
+        ! cat "$WORK/original" >"$backup_tmp" || ! chmod 0644 "$backup_tmp" || ! mv -f "$backup_tmp" "$BACKUP_PATH"; then
+        [ -n "$backup_tmp" ] && rm -f "$backup_tmp"
         fail "cannot write the backup $BACKUP_PATH. $DAEMON_JSON_PATH was left untouched."
+    fi
 fi
 
 # roll_back_by_reload <why> <what else the message says before dockerd's state>: puts the previous

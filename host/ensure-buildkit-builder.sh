@@ -97,7 +97,8 @@ if ! docker buildx create "$@" >"$WORK/create.out" 2>&1; then
     fail "docker buildx create failed: $(cat "$WORK/create.out"). $state; fix the cause and run again."
 fi
 
-mkdir -p "$BUILDER_STATE_DIR" && printf '%s\n' "$WANTED" >"$STATE_FILE.tmp" && mv -f "$STATE_FILE.tmp" "$STATE_FILE" ||
+mkdir -p "$BUILDER_STATE_DIR" && state_tmp=$(mktemp "$BUILDER_STATE_DIR/.$BUILDER_NAME.XXXXXX") &&
+    printf '%s\n' "$WANTED" >"$state_tmp" && mv -f "$state_tmp" "$STATE_FILE" ||
     printf 'ensure-buildkit-builder: warning: builder created, but %s could not be written; the next run recreates it\n' "$STATE_FILE" >&2
 
 if [ "$EXISTS" = 1 ]; then
