@@ -78,6 +78,10 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
                 edgePort: String(await freePort()),
                 healthTimeoutSeconds: "30",
                 switchWatchSeconds: "3",
+                // Images imported into the test dockerd have no registry digest to pin.
+                allowMutableImages: "edgeImage,postgresImage,redisImage",
+                // The registry is on this machine's loopback.
+                buildNetwork: "host",
             },
             secrets,
             env: { DOCKER_HOST: dockerd.host, BUILDX_CONFIG: path.join(WORK, "buildx") },
@@ -109,6 +113,18 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
         load = new LoadClient({ baseUrl: String(port), workers: 4, pauseMs: 10 });
         load.start();
         await servedOnlyBy("blue", performance.now());
+    });
+
+    it("the edge runs as a non-root user that cannot write its config; Redis refuses a client without the password", function () {
+        const edge = `medusa-${STACK}-edge`;
+        assert.equal(dockerd.docker(["inspect", "--format", "{{.Config.User}}", edge]).trim(), "70002:70002");
+        const mounts = JSON.parse(dockerd.docker(["inspect", "--format", "{{json .Mounts}}", edge])) as Array<{ Destination: string; RW: boolean }>;
+        assert.deepEqual(mounts.map((m) => `${m.Destination} ${m.RW ? "rw" : "ro"}`).sort(), ["/run/medusa-edge rw", "/usr/local/etc/haproxy ro"]);
+        const processUser = dockerd.docker(["exec", edge, "sh", "-c", "id -u; touch /usr/local/etc/haproxy/planted 2>&1 || echo refused"]);
+        assert.match(processUser, /^70002\n[\s\S]*refused/);
+        const redis = `medusa-${STACK}-redis`;
+        assert.match(dockerd.docker(["exec", redis, "redis-cli", "ping"]), /NOAUTH/);
+        assert.doesNotMatch(dockerd.docker(["inspect", "--format", "{{json .Config.Cmd}} {{json .Config.Env}}", redis]), /requirepass|[0-9a-f]{64}/, "the password is in no command line or environment");
     });
 
     it("release B goes to green under load; the same release again changes nothing", async function () {

@@ -73,7 +73,8 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
         ensureLocalRedisImage(sshHost.dockerd.dockerd);
         ensureLocalHaproxyImage(sshHost.dockerd.dockerd);
 
-        const common = { healthTimeoutSeconds: "30", switchWatchSeconds: "3", ...services };
+        // Images imported into the test dockerds have no registry digest to pin.
+        const common = { healthTimeoutSeconds: "30", switchWatchSeconds: "3", allowMutableImages: "edgeImage,postgresImage,redisImage", ...services };
         staging = new RehearsalStack(toolchain, {
             work: path.join(WORK, "staging"),
             stack: STAGING,
@@ -85,6 +86,8 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
                 buildkitImage: toolchain.buildkitImage,
                 nodeImage,
                 systemPackages: "",
+                // The registry is on this machine's loopback.
+                buildNetwork: "host",
                 edgePort: String(await freePort()),
                 appEnv: JSON.stringify({ SHOP_ENV: "staging" }),
             },
@@ -145,6 +148,9 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
         assert.equal(colourOf(prod, "blue")?.image, colourOf(staging, "blue")?.image, "prod does not run the digest staging serves");
         assert.equal(live(prod), "blue");
         assert.ok(!fs.existsSync(path.join(WORK, "clean-home/.ssh")), "the deploy wrote into ~/.ssh");
+        // Without sudo the edge runs as the deploy user (who can then open its sockets), never root.
+        const deployUser = `${execFileSync("id", ["-u", sshHost.user]).toString().trim()}:${execFileSync("id", ["-g", sshHost.user]).toString().trim()}`;
+        assert.equal(sshHost.docker(["inspect", "--format", "{{.Config.User}}", `medusa-${PROD}-edge`]).trim(), deployUser);
 
         load = new LoadClient({ baseUrl: prodUrl, workers: 4, pauseMs: 10 });
         load.start();
