@@ -94,6 +94,8 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         dataVolumes: recordedDataVolumes(volumes),
         services,
         ...(build ? { build } : {}),
+        // The dump a rollback runbook restores from: this deploy's, else the one recorded before.
+        ...(deployment.lastBackup ? { lastBackup: deployment.lastBackup } : recorded[OUTPUT_NAMES.lastBackup] !== undefined ? { lastBackup: recorded[OUTPUT_NAMES.lastBackup] } : {}),
     };
 }
 

@@ -1,13 +1,15 @@
 // BlueGreen: wires a release plan to the host: shared services, one ColourSet per colour that has a
 // release, the edge, the health-gated traffic switch, and the worker on the live colour. The stack
 // outputs it exposes are derived from the switch, so a failed switch records nothing.
+import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Colour, COLOURS } from "../lib/colour";
 import { DeployConfig } from "../lib/deployConfig";
 import { HostNames } from "../lib/hostNames";
 import { ReleasePlan } from "../lib/releasePlan";
 import { BaseServices } from "./baseServices";
-import { ColourSet } from "./colourSet";
+import { ColourSet, PreMigrationBackup } from "./colourSet";
+import { backupEnv, backupTarget, parseBackupReport } from "../lib/databaseBackup";
 import { DockerHost } from "./dockerHost";
 import { Edge } from "./edge";
 import { TrafficSwitch } from "./trafficSwitch";
@@ -26,6 +28,14 @@ export interface BlueGreenArgs {
     newImageSource: string;
     /** Data volumes earlier deploys declared (kept even when their service went external). */
     recordedVolumes?: ReadonlySet<DataVolume>;
+}
+
+export interface LastBackupOutput {
+    name: string;
+    bytes: number;
+    /** The release whose migration it preceded. */
+    release: string;
+    folder: string;
 }
 
 export interface DeployedColourOutput {
@@ -53,6 +63,18 @@ function appEnvLines(config: DeployConfig, services: BaseServices): pulumi.Outpu
     );
 }
 
+/** What the colours' pre-migration backups need, when backups are on. */
+function preMigrationBackup(config: DeployConfig, names: HostNames, host: DockerHost, parent: pulumi.Resource): PreMigrationBackup | undefined {
+    if (!config.backup.enabled) return undefined;
+    const target = backupTarget(config, names);
+    // The scripts never pull: an external database's client image is pulled here like any other.
+    const dependsOn =
+        config.services.postgres.kind === "external"
+            ? [new docker.RemoteImage("backup-client-image", { name: target.clientImage, keepLocally: true }, { parent, provider: host.provider, dependsOn: host.ready })]
+            : [];
+    return { env: backupEnv(target, config.backup.dir), keep: config.backup.keepDeploy, password: pulumi.secret(target.password.reveal()), dependsOn };
+}
+
 /** The appSecretEnv names (not values), so host scripts can mask those values in their output. */
 function secretEnvNames(config: DeployConfig): string[] {
     return config.app.secretEnv ? Object.keys(JSON.parse(config.app.secretEnv.reveal()) as Record<string, unknown>).sort() : [];
@@ -63,6 +85,8 @@ export class BlueGreen extends pulumi.ComponentResource {
     readonly live: pulumi.Output<Colour>;
     /** Data volumes of the base services declared by this deploy. */
     readonly dataVolumes: DataVolume[];
+    /** The backup this deploy took before migrating, when it migrated a new release. */
+    readonly lastBackup?: pulumi.Output<LastBackupOutput>;
     /** Per colour: release, image and its source, once the switch has succeeded. */
     readonly deployed: Partial<Record<Colour, pulumi.Output<DeployedColourOutput>>> = {};
 
@@ -85,6 +109,7 @@ export class BlueGreen extends pulumi.ComponentResource {
         );
         this.dataVolumes = services.volumes;
         const appEnv = appEnvLines(config, services);
+        const backup = preMigrationBackup(config, names, host, this);
 
         for (const colour of COLOURS) {
             const planned = plan.colours[colour];
@@ -104,12 +129,19 @@ export class BlueGreen extends pulumi.ComponentResource {
                     appEnv,
                     secretEnvNames: secretEnvNames(config),
                     healthTimeoutSeconds: config.app.healthTimeoutSeconds,
+                    backup,
                     dependsOn: [...services.ready, ...host.ready],
                 },
                 parent,
             );
         }
 
+        for (const colour of COLOURS) {
+            const set = this.colours[colour];
+            if (set?.backup && plan.colours[colour]?.image.kind === "new") {
+                this.lastBackup = set.backup.stdout.apply((stdout) => ({ ...parseBackupReport(stdout), release: set.release, folder: config.backup.dir }));
+            }
+        }
         const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, edgeUser: config.edgeUser, dependsOn: host.ready }, parent);
         const target = this.colours[plan.live];
         if (!target) throw new Error(`internal: plan makes ${plan.live} live but declares no release for it`);

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Colour } from "../lib/colour";
 import { healthGateCommandTimeout, healthGateEnv } from "../lib/healthGate";
 import { HostNames, MEDUSA_PORT } from "../lib/hostNames";
+import { deployBackupPrefix } from "../lib/databaseBackup";
 import { DockerHost } from "./dockerHost";
 
 export interface ColourSetArgs {
@@ -28,7 +29,18 @@ export interface ColourSetArgs {
      */
     secretEnvNames?: string[];
     healthTimeoutSeconds: number;
+    /** The pre-migration backup, when on: the scripts' plain env and the password for stdin. */
+    backup?: PreMigrationBackup;
     dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface PreMigrationBackup {
+    env: Record<string, string>;
+    /** Deploy backups kept (prune-backups.sh after each one). */
+    keep: number;
+    password: pulumi.Output<string>;
+    /** The client image's pull, for an external database (the stack's Postgres image is pulled already). */
+    dependsOn: pulumi.Resource[];
 }
 
 /**
@@ -49,6 +61,8 @@ export const KEPT_COMMAND_INPUTS = ["create", "stdin", "triggers", "connection"]
 export class ColourSet extends pulumi.ComponentResource {
     readonly server: docker.Container;
     readonly migration: pulumi.Resource;
+    /** The pre-migration backup's command (its stdout names the dump), when backups are on. */
+    readonly backup?: pulumi.Resource & { stdout: pulumi.Output<string> };
     /**
      * Succeeds once Docker calls the server healthy; fails at once when it turns unhealthy, exits or
      * crash-loops. The traffic switch depends on it.
@@ -75,6 +89,37 @@ export class ColourSet extends pulumi.ComponentResource {
 
         this.image = new docker.RemoteImage(`${colour}-image`, { name: args.image, keepLocally: true }, { parent: this, provider, dependsOn: args.dependsOn });
 
+        const kept = args.deploying ? [] : KEPT_COMMAND_INPUTS;
+        // A rollback does not undo a migration: the database is dumped first, and a failed dump
+        // stops the deploy before anything is migrated. Same triggers as the migration: a backup
+        // for every migration of a new image, none for a kept colour.
+        const beforeMigration: pulumi.Resource[] = [];
+        if (args.backup) {
+            const backup = host.runScript(
+                `${colour}-backup`,
+                {
+                    script: "backup-database",
+                    env: { ...args.backup.env, BACKUP_NAME_PREFIX: deployBackupPrefix(names.stack, args.release) },
+                    stdin: pulumi.secret(args.backup.password.apply((p) => `${p}\n`)),
+                    triggers: [this.imageRef],
+                    privileged: true,
+                },
+                { parent: this, dependsOn: [args.network, ...args.backup.dependsOn, ...asResources(args.dependsOn)], ignoreChanges: kept },
+            );
+            this.backup = backup;
+            const retention = host.runScript(
+                `${colour}-backup-retention`,
+                {
+                    script: "prune-backups",
+                    env: { BACKUP_DIR: args.backup.env.BACKUP_DIR, BACKUP_PREFIX: names.stack, KEEP_DEPLOY: String(args.backup.keep) },
+                    triggers: [backup.stdout],
+                    privileged: true,
+                },
+                { parent: this, dependsOn: [backup], ignoreChanges: kept },
+            );
+            beforeMigration.push(backup, retention);
+        }
+
         // The migration runs through the host's docker CLI (a failed run fails `up` and is retried by
         // the next one), with the secret env on stdin, never on a command line.
         this.migration = host.runScript(
@@ -92,7 +137,7 @@ export class ColourSet extends pulumi.ComponentResource {
                 triggers: [this.imageRef],
                 secretOutput: true,
             },
-            { parent: this, dependsOn: [this.image, args.network, ...asResources(args.dependsOn)], ignoreChanges: args.deploying ? [] : KEPT_COMMAND_INPUTS },
+            { parent: this, dependsOn: [this.image, args.network, ...beforeMigration, ...asResources(args.dependsOn)], ignoreChanges: kept },
         );
 
         this.server = this.container("server", { MEDUSA_WORKER_MODE: "server" }, [this.migration]);

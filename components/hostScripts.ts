@@ -6,7 +6,19 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export type HostScriptName = "apply-daemon-json" | "ensure-buildkit-builder" | "health-gate" | "install-edge-config" | "preflight" | "prune-release-images" | "run-migration" | "stop-worker" | "traffic-switch";
+export type HostScriptName =
+    | "apply-daemon-json"
+    | "backup-database"
+    | "prune-backups"
+    | "restore-database"
+    | "ensure-buildkit-builder"
+    | "health-gate"
+    | "install-edge-config"
+    | "preflight"
+    | "prune-release-images"
+    | "run-migration"
+    | "stop-worker"
+    | "traffic-switch";
 
 const HOST_DIR = path.join(__dirname, "..", "host");
 const INLINE = /^.*# medusa-deploy:inline (lib\/[a-z-]+\.sh)$/gm;

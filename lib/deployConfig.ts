@@ -107,6 +107,16 @@ export interface DeployConfig {
     };
     localRegistry?: { port: number };
     devDefaults: boolean;
+    /** The pre-migration backup. */
+    backup: {
+        enabled: boolean;
+        /** Folder on the host. */
+        dir: string;
+        /** Deploy backups kept. */
+        keepDeploy: number;
+        /** pg_dump/pg_restore image. */
+        clientImage: string;
+    };
 }
 
 export class ConfigError extends Error {
@@ -513,7 +523,9 @@ function parseServices(r: Reader, devDefaults: boolean, policy: SecretPolicy): D
     if (databaseUrl) {
         checkServiceUrl(r, policy, "databaseUrl", databaseUrl.reveal(), /^postgres(ql)?:\/\//, "postgres://user:password@db.example.com:5432/medusa, a postgres:// or postgresql:// URL");
         if (r.has("postgresPassword")) r.problem("postgresPassword", "is set, but databaseUrl is too, so no Postgres container is run and the password is unused: remove one of them");
-        if (!r.isDefault("postgresImage")) r.problem("postgresImage", "is set, but databaseUrl is too, so no Postgres container is run: remove one of them");
+        if (!r.isDefault("postgresImage") && !r.boolean("preMigrationBackup", true)) {
+            r.problem("postgresImage", "is set, but databaseUrl is too, so no Postgres container is run, and preMigrationBackup is off, so no backup uses it: remove one of them");
+        }
     }
     let postgres: PostgresService;
     let postgresPasswordSet: string | undefined;
@@ -581,6 +593,17 @@ function parseEdge(r: Reader, ctx: ConfigContext): DeployConfig["edge"] {
         requestsPer10s: r.integer("edgeClientRequestsPer10s", 1, 10000000, " (requests per client address in 10 seconds)") ?? 5000,
     };
     return { address, port, image, publicUrl: publicUrl.replace(/\/$/, ""), clientLimits };
+}
+
+function parseBackup(r: Reader, hostStateDir: string, services: DeployConfig["services"]): DeployConfig["backup"] {
+    const enabled = r.boolean("preMigrationBackup", true);
+    const dir = r.text("backupDir") ?? `${hostStateDir.replace(/\/+$/, "")}/backups`;
+    const example = `${hostStateDir.replace(/\/+$/, "")}/backups`;
+    for (const problem of hostStateDirPathProblems(dir, example)) r.problem("backupDir", `"${dir}" ${problem.replace("the edge's config and admin socket, and with them the shop's traffic", "the shop's database backups")}`);
+    const keepDeploy = r.integer("backupKeepDeploy", 1, 1000, " (backups)") ?? 10;
+    const postgres = services.postgres;
+    const clientImage = postgres.kind === "container" ? postgres.image : (r.text("postgresImage") ?? "postgres:16");
+    return { enabled, dir, keepDeploy, clientImage };
 }
 
 /** Edge, Postgres and Redis images by digest outside a dev sandbox, unless allowMutableImages names them. */
@@ -787,7 +810,8 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
     const registryAuth = checkRegistryAuth(r, policy);
     const { postgresPasswordSet, ...services } = parseServices(r, devDefaults, policy);
 
-    checkImagePins(r, ctx, policy, { edgeImage: edge.image, postgresImage: services.postgres.kind === "container" ? services.postgres.image : undefined, redisImage: services.redis.kind === "container" ? services.redis.image : undefined });
+    const backupClient = services.postgres.kind === "container" || r.boolean("preMigrationBackup", true);
+    checkImagePins(r, ctx, policy, { edgeImage: edge.image, postgresImage: backupClient ? (services.postgres.kind === "container" ? services.postgres.image : (r.text("postgresImage") ?? "postgres:16")) : undefined, redisImage: services.redis.kind === "container" ? services.redis.image : undefined });
     const edgeUser = parseEdgeUser(r);
     if (!host.remote) checkLocalAccounts(r, image, edgeUser, sudo || (ctx.uid ?? process.getuid?.() ?? -1) === 0);
 
@@ -824,6 +848,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         healthTimeoutSeconds: r.integer("healthTimeoutSeconds", 30, 3600, " (seconds)") ?? 300,
     };
     const switchWatch = parseSwitchWatch(r);
+    const backup = parseBackup(r, hostStateDir, services);
 
     const localRegistryPort = r.integer("localRegistryPort", 1, 65535, " (a TCP port)");
     if (localRegistryPort !== undefined && host.remote && !r.failed("localRegistryPort")) r.problem("localRegistryPort", "is only for host `local` (a dev registry on this machine's loopback): remove it, and set registry to a registry the host can reach");
@@ -852,5 +877,6 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         switchWatch,
         localRegistry: localRegistryPort === undefined ? undefined : { port: localRegistryPort },
         devDefaults,
+        backup,
     };
 }

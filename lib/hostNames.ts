@@ -8,6 +8,7 @@ export function hostNames(stack: string, hostStateDir: string) {
     const edgeDir = path.posix.join(hostStateDir, "edge");
     const edgeRunDir = path.posix.join(hostStateDir, "edge-run");
     return {
+        stack,
         network: prefix,
         postgres: `${prefix}-postgres`,
         postgresVolume: `${prefix}-postgres-data`,

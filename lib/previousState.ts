@@ -15,6 +15,7 @@ export const OUTPUT_NAMES = {
     dataVolumes: "dataVolumes",
     services: "services",
     build: "build",
+    lastBackup: "lastBackup",
 } as const;
 
 const DIGEST_PINNED = /^[^\s@]+@sha256:[0-9a-f]{64}$/;

@@ -8,7 +8,20 @@ import * as path from "node:path";
 import { hostScript, HostScriptName } from "../../components/hostScripts";
 import { renderHostInvocation } from "../../lib/hostInvocation";
 
-const SCRIPTS: HostScriptName[] = ["apply-daemon-json", "ensure-buildkit-builder", "health-gate", "install-edge-config", "prune-release-images", "run-migration", "stop-worker", "traffic-switch"];
+const SCRIPTS: HostScriptName[] = [
+    "apply-daemon-json",
+    "backup-database",
+    "ensure-buildkit-builder",
+    "health-gate",
+    "install-edge-config",
+    "preflight",
+    "prune-backups",
+    "prune-release-images",
+    "restore-database",
+    "run-migration",
+    "stop-worker",
+    "traffic-switch",
+];
 
 describe("host scripts as sent to a host", () => {
     for (const name of SCRIPTS) {

@@ -63,6 +63,10 @@ function edgeUserReport(create: unknown): string {
 function scriptStdout(name: string, create: unknown): string {
     if (name.endsWith("traffic-switch")) return `switching\nlive: ${targetColourOf(create)}`;
     if (name.endsWith("edge-config")) return edgeUserReport(create);
+    if (name.endsWith("-backup")) {
+        const prefix = /BACKUP_NAME_PREFIX='([^']+)'/.exec(String(create))?.[1] ?? "unknown";
+        return `backup: ${prefix}-20261202T101500Z.dump 4096 bytes in 1s`;
+    }
     return "ok";
 }
 

@@ -11,12 +11,8 @@ const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const STAGING = "organization/medusa-deploy/staging";
 
 const stagingConfig = (overrides: RawConfig = {}): RawConfig => stackConfig("staging", { release: plainSetting("B"), ...overrides });
-/** Staging on an external database: no Postgres container, so no Postgres image to pin either. */
-const externalDatabaseConfig = (url: string): RawConfig => {
-    const raw = stagingConfig({ databaseUrl: { value: url, secret: true } });
-    delete raw.postgresImage;
-    return raw;
-};
+/** Staging on an external database (postgresImage stays: its pg_dump backs the database up). */
+const externalDatabaseConfig = (url: string): RawConfig => stagingConfig({ databaseUrl: { value: url, secret: true } });
 
 describe("data volumes (pure)", () => {
     it("reads the recorded list, none on older deploys, and refuses anything else naming the output", () => {

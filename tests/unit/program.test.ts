@@ -42,7 +42,7 @@ describe("the program under Pulumi mocks", function () {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(run, "docker:index/container:Container"), ["blue-server", "blue-worker", "edge", "postgres", "redis", "registry"]);
         assert.deepEqual(names(run, "docker-build:index:Image"), ["app", "base"]);
-        assert.deepEqual(names(run, "command:local:Command"), ["blue-health-gate", "blue-migration", "buildkit-builder", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:local:Command"), ["blue-backup", "blue-backup-retention", "blue-health-gate", "blue-migration", "buildkit-builder", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
         assert.equal(run.outputs.live, "blue");
         assert.deepEqual(run.outputs.blue, { release: "A", image: `localhost:5000/medusa-store:A@${(run.outputs.blue as { image: string }).image.split("@")[1]}`, source: "built" });
         assert.equal(run.outputs.green, undefined);
@@ -243,7 +243,7 @@ describe("the program under Pulumi mocks", function () {
     it("staging: remote commands over ssh, the daemon settings applied first, builds on the host", async () => {
         const run = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         assert.deepEqual(names(run, "command:local:Command"), ["buildkit-builder"], "only the builder runs locally (buildx keeps metadata on the client)");
-        assert.deepEqual(names(run, "command:remote:Command"), ["blue-health-gate", "blue-migration", "daemon-json", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:remote:Command"), ["blue-backup", "blue-backup-retention", "blue-health-gate", "blue-migration", "daemon-json", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
         const daemon = run.named("daemon-json");
         assert.match(String(await valueOf(daemon.inputs.create as pulumi.Input<string>)), /^sudo -n env DAEMON_JSON_DESIRED=/);
         const provider = run.named("host-docker");
