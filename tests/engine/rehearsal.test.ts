@@ -50,6 +50,11 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
 
     const servedOnlyBy = (colour: string, since: number) => assertServedOnlyBy(load, colour, since);
 
+    function releaseOfLive(): string {
+        const outputs = stack.outputs();
+        return (outputs[String(outputs.live)] as { release: string }).release;
+    }
+
     function containerId(name: string): string {
         return dockerd.docker(["inspect", "--format", "{{.Id}}", name]).trim();
     }
@@ -202,6 +207,37 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
         await servedOnlyBy("green", performance.now());
     });
 
+    it("each new release's migration was preceded by a backup named in lastBackup; a backup that cannot be written stops the next release before it migrates", async function () {
+        const backupDir = path.join(WORK, "host-state", "backups");
+        const last = stack.outputs().lastBackup as { name: string; release: string; folder: string };
+        assert.equal(last.release, releaseOfLive());
+        assert.match(last.name, new RegExp(`^${STACK}-deploy-${last.release}-\\d{8}T\\d{6}Z\\.dump$`));
+        assert.equal(last.folder, backupDir);
+        const dumps = fs.readdirSync(backupDir).filter((f) => f.endsWith(".dump"));
+        assert.ok(dumps.includes(last.name), `${last.name} is not in ${backupDir}: ${dumps.join(", ")}`);
+        assert.ok(dumps.length >= 4, `a backup before each migration: ${dumps.join(", ")}`);
+        assert.equal((fs.statSync(backupDir).mode & 0o777).toString(8), "700");
+
+        // The backup folder replaced by a file: the dump cannot be written.
+        fs.renameSync(backupDir, `${backupDir}.aside`);
+        fs.writeFileSync(backupDir, "not a folder\n");
+        try {
+            stack.commitRelease("H (backup impossible)");
+            const failed = await deploy("release H (backup cannot be written)");
+            assert.notEqual(failed.status, 0, "a release migrated without its backup");
+            assert.match(failed.output, /backup/);
+            assert.match(failed.output, /the migration was not started/);
+            assert.equal(liveColour(), "green");
+            await servedOnlyBy("green", performance.now());
+        } finally {
+            fs.rmSync(backupDir);
+            fs.renameSync(`${backupDir}.aside`, backupDir);
+        }
+        stack.commitRelease("I");
+        assert.equal((await deploy("release I (backups back)")).status, 0);
+        assert.equal(liveColour(), "blue");
+    });
+
     it("served every request of the whole sequence, and no secret is in plain text in the state", async function () {
         assert.ok(load, "the load never started");
         await load.stop();
@@ -214,4 +250,38 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
         const state = stack.stateText();
         for (const [key, value] of Object.entries(secrets)) assert.ok(!state.includes(value), `${key} is in plain text in the state`);
     });
+
+    it("a restore of the named backup brings back what a destructive change removed, and the shop serves again (offline while it runs)", async function () {
+        const postgres = names().postgres;
+        const psql = (sql: string) => dockerd.docker(["exec", "-i", postgres, "psql", "-U", "medusa", "-d", "medusa", "-v", "ON_ERROR_STOP=1", "-At"], { input: sql }).trim();
+        psql("CREATE TABLE loyalty (customer text PRIMARY KEY, points integer NOT NULL); INSERT INTO loyalty SELECT 'c' || n, n * 7 FROM generate_series(1, 5000) n;");
+        const before = psql("SELECT count(*), sum(points) FROM loyalty;");
+        const backup = await stack.database(["backup"]);
+        log.note(`npm run backup: exit ${backup.status} in ${(backup.ms / 1000).toFixed(1)} s`);
+        assert.equal(backup.status, 0, backup.output);
+        const name = /^backup: (\S+\.dump) /m.exec(backup.output)?.[1];
+        assert.ok(name, `no backup named in:\n${backup.output}`);
+        assert.match(name, new RegExp(`^${STACK}-manual-\\d{8}T\\d{6}Z\\.dump$`));
+
+        // What a migration that drops a column and rewrites rows does.
+        psql("ALTER TABLE loyalty DROP COLUMN points; DELETE FROM loyalty WHERE customer LIKE 'c1%';");
+        assert.notEqual(psql("SELECT count(*) FROM loyalty;"), before.split("|")[0]);
+
+        const refused = await stack.database(["restore"]);
+        assert.notEqual(refused.status, 0);
+        assert.match(refused.output, /--backup is required: name the backup to restore/);
+
+        const restored = await stack.database(["restore", "--backup", name]);
+        log.note(`npm run restore: exit ${restored.status} in ${(restored.ms / 1000).toFixed(1)} s`);
+        assert.equal(restored.status, 0, restored.output);
+        assert.equal(psql("SELECT count(*), sum(points) FROM loyalty;"), before, "the rows and the dropped column are back");
+        assert.doesNotMatch(backup.output + restored.output, new RegExp(secrets.postgresPassword), "the database password reached the tool's output");
+        const after = new LoadClient({ baseUrl: String(stack.outputs().url), workers: 2, pauseMs: 10 });
+        after.start();
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await after.stop();
+        assert.ok(after.records.length > 20);
+        assert.deepEqual(after.failures.map((f) => f.error), [], "the shop serves again after the restore");
+    });
 });
+

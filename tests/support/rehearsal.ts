@@ -12,7 +12,7 @@ import { ensureLocalNodeImage } from "./localNodeImage";
 import { LocalRegistry } from "./localRegistry";
 import { PrivateDockerd } from "./privateDockerd";
 import { sandboxRuntimeSettings } from "./sandboxRuntime";
-import { EngineStack, loadBuildkitImage, PROJECT_DIR, runStack, StackRun, stackOutputs, Toolchain } from "./toolchain";
+import { EngineStack, loadBuildkitImage, PROJECT_DIR, runProjectTool, runStack, StackRun, stackOutputs, Toolchain } from "./toolchain";
 
 export const REHEARSAL_APP = path.join(PROJECT_DIR, "tests/fixtures/rehearsal-app");
 
@@ -118,6 +118,11 @@ export class RehearsalStack {
     async up(extra: string[] = [], env: Record<string, string> = {}): Promise<DeployRun> {
         const target = { ...this.target, env: { ...this.target.env, ...env } };
         return parseRun(await runStack(this.toolchain, target, ["up", "--program", this.program, ...extra], 900000));
+    }
+
+    /** `npm run backup` / `npm run restore` (tools/database.ts) for this stack. */
+    database(args: string[]): Promise<StackRun> {
+        return runProjectTool(this.toolchain, this.target, "tools/database.ts", args, 600000);
     }
 
     async preview(extra: string[] = []): Promise<DeployRun> {

@@ -93,13 +93,17 @@ export interface EngineStack {
 
 /** Runs tools/pulumi-stack.ts ACTION for the stack: the real `pulumi` CLI through the Automation API. */
 export function runStack(toolchain: Toolchain, target: EngineStack, args: string[], timeoutMs = 600000): Promise<StackRun> {
+    return runProjectTool(toolchain, target, "tools/pulumi-stack.ts", args, timeoutMs);
+}
+
+/** Runs a tool under tools/ for the stack (`--stack` and `--cwd` added), with the engine's environment. */
+export function runProjectTool(toolchain: Toolchain, target: EngineStack, tool: string, args: string[], timeoutMs = 600000): Promise<StackRun> {
     fs.mkdirSync(target.stateDir, { recursive: true });
     const env = engineEnv(toolchain, target);
-    const runner = path.join(PROJECT_DIR, "tools/pulumi-stack.ts");
     const tsNode = path.join(PROJECT_DIR, "node_modules/.bin/ts-node");
     return new Promise((resolve, reject) => {
         const started = Date.now();
-        const child = spawn(tsNode, ["--transpile-only", runner, ...args, "--stack", target.stack, "--cwd", target.projectDir], { env, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(tsNode, ["--transpile-only", path.join(PROJECT_DIR, tool), ...args, "--stack", target.stack, "--cwd", target.projectDir], { env, stdio: ["ignore", "pipe", "pipe"] });
         let output = "";
         child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
         child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
