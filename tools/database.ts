@@ -74,6 +74,10 @@ function onHost(config: DeployConfig, commandLine: string, stdin?: string): Prom
         stdout += chunk.toString();
         process.stdout.write(chunk);
     });
+    // A command that needs no stdin may exit before reading it: that EPIPE is not a failure.
+    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EPIPE") throw error;
+    });
     child.stdin.end(stdin ?? "");
     return new Promise((resolve, reject) => {
         child.on("error", reject);
