@@ -18,6 +18,7 @@ import { PrivateDockerd, sleep, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { runShellScript, ScriptRun } from "../support/runShellScript";
 import { sandboxRuntimeSettings } from "../support/sandboxRuntime";
+import { commandLinesContaining } from "../support/processCommandLines";
 
 const HOST = path.resolve(__dirname, "../../host");
 const BACKUP = path.join(HOST, "backup-database.sh");
@@ -49,20 +50,6 @@ function listing(dir: string): string[] {
     }
 }
 
-/** Every process's command line that contains `needle`. */
-function commandLinesContaining(needle: string): string[] {
-    const found: string[] = [];
-    for (const entry of fs.readdirSync("/proc")) {
-        if (!/^[0-9]+$/.test(entry)) continue;
-        try {
-            const argv = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ");
-            if (argv.includes(needle)) found.push(`${entry}: ${argv}`);
-        } catch {
-            // the process ended meanwhile
-        }
-    }
-    return found;
-}
 
 /** Regular files under `dir` (links not followed, files over 8 MB skipped) whose name or content holds `needle`. */
 function filesContaining(dir: string, needle: string): string[] {

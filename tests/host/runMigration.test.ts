@@ -11,6 +11,7 @@ import { PrivateDockerd } from "../support/privateDockerd";
 import { commandExists, isRoot, requireCommands, requireReal } from "../support/realComponent";
 import { runShellScript, ScriptRun } from "../support/runShellScript";
 import { importBusyboxImage, STATIC_BUSYBOX } from "../support/busyboxImage";
+import { commandLinesContaining } from "../support/processCommandLines";
 
 const SCRIPT = path.resolve(__dirname, "../../host/run-migration.sh");
 const ROOT = path.resolve(__dirname, "../../.test-work/run-migration");
@@ -66,20 +67,6 @@ function runScript(env: NodeJS.ProcessEnv, input: string, onStart?: (pid: number
     return runShellScript(SCRIPT, { env, input, onStart });
 }
 
-/** Every process's command line that contains `needle`. */
-function commandLinesContaining(needle: string): string[] {
-    const found: string[] = [];
-    for (const entry of fs.readdirSync("/proc")) {
-        if (!/^[0-9]+$/.test(entry)) continue;
-        try {
-            const argv = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ");
-            if (argv.includes(needle)) found.push(`${entry}: ${argv}`);
-        } catch {
-            // the process ended meanwhile
-        }
-    }
-    return found;
-}
 
 /** Regular files under `dir` (not following links) whose content contains `needle`. */
 function filesContaining(dir: string, needle: string, depth = 6): string[] {
