@@ -361,7 +361,7 @@ export class SshTestHost {
         // Deleting the namespace also deletes both ends of the veth; a leftover root end goes here.
         if (this.ns) await attempt("namespaced dockerd", () => this.ns!.stop());
         else if (fs.existsSync(`/run/netns/${this.netns}`)) await attempt("namespace", () => new NetnsDockerd(this.netns, this.dockerdRoot()).stop());
-        if (linkExists(this.rootVeth)) await attempt("veth", () => void execFileSync("ip", ["link", "del", this.rootVeth]));
+        if (linkExists(this.rootVeth)) await attempt("veth", () => deleteLinkIfPresent(this.rootVeth));
         await attempt("work folder", () => {
             if (!fs.existsSync(this.workDir)) return;
             unmountUnder(this.workDir);
@@ -458,6 +458,18 @@ function userExists(user: string): boolean {
         return true;
     } catch {
         return false;
+    }
+}
+
+/**
+ * The kernel removes the root end of the veth on its own once the namespace is gone, but not at
+ * once: a link seen a moment ago may have vanished by the time `ip link del` runs. Gone is the goal.
+ */
+function deleteLinkIfPresent(name: string): void {
+    try {
+        execFileSync("ip", ["link", "del", name], { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (error) {
+        if (linkExists(name)) throw error;
     }
 }
 
