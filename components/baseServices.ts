@@ -32,6 +32,8 @@ export class BaseServices extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource[] = [];
     /** The data volumes declared (in use or kept). */
     readonly volumes: DataVolume[] = [];
+    /** The Postgres container's image id, when Postgres is a container (its pg_dump makes backups). */
+    readonly postgresImageId?: pulumi.Output<string>;
 
     constructor(name: string, args: BaseServicesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("medusa-deploy:index:BaseServices", name, {}, opts);
@@ -49,6 +51,7 @@ export class BaseServices extends pulumi.ComponentResource {
             const password = pulumi.secret(postgres.password.reveal());
             const volume = this.dataVolume("postgres-data", names.postgresVolume, provider);
             const image = new docker.RemoteImage("postgres-image", { name: postgres.image, keepLocally: true }, childOpts);
+            this.postgresImageId = image.imageId;
             const container = new docker.Container(
                 "postgres",
                 {

@@ -9,7 +9,8 @@ import { HostNames } from "../lib/hostNames";
 import { ReleasePlan } from "../lib/releasePlan";
 import { BaseServices } from "./baseServices";
 import { ColourSet, PreMigrationBackup } from "./colourSet";
-import { backupEnv, backupTarget, parseBackupReport } from "../lib/databaseBackup";
+import { backupEnv, backupTarget, parseBackupReport, parseRetentionReport } from "../lib/databaseBackup";
+import { DailyBackup } from "./dailyBackup";
 import { DockerHost } from "./dockerHost";
 import { Edge } from "./edge";
 import { TrafficSwitch } from "./trafficSwitch";
@@ -36,6 +37,9 @@ export interface LastBackupOutput {
     /** The release whose migration it preceded. */
     release: string;
     folder: string;
+    /** The stack's backups in the folder after this one and its retention, and their bytes. */
+    kept?: number;
+    folderBytes?: number;
 }
 
 export interface DeployedColourOutput {
@@ -63,15 +67,21 @@ function appEnvLines(config: DeployConfig, services: BaseServices): pulumi.Outpu
     );
 }
 
+/**
+ * The image whose pg_dump/pg_restore the backups use, on the host: the Postgres container's own, or
+ * for an external database postgresImage, pulled here like any other (the scripts never pull).
+ */
+function backupClientImage(config: DeployConfig, services: BaseServices, host: DockerHost, parent: pulumi.Resource): { id: pulumi.Output<string>; resource?: docker.RemoteImage } {
+    if (services.postgresImageId) return { id: services.postgresImageId };
+    const resource = new docker.RemoteImage("backup-client-image", { name: config.backup.clientImage, keepLocally: true }, { parent, provider: host.provider, dependsOn: host.ready });
+    return { id: resource.imageId, resource };
+}
+
 /** What the colours' pre-migration backups need, when backups are on. */
-function preMigrationBackup(config: DeployConfig, names: HostNames, host: DockerHost, parent: pulumi.Resource): PreMigrationBackup | undefined {
+function preMigrationBackup(config: DeployConfig, names: HostNames, client: { resource?: docker.RemoteImage }): PreMigrationBackup | undefined {
     if (!config.backup.enabled) return undefined;
     const target = backupTarget(config, names);
-    // The scripts never pull: an external database's client image is pulled here like any other.
-    const dependsOn =
-        config.services.postgres.kind === "external"
-            ? [new docker.RemoteImage("backup-client-image", { name: target.clientImage, keepLocally: true }, { parent, provider: host.provider, dependsOn: host.ready })]
-            : [];
+    const dependsOn = client.resource ? [client.resource] : [];
     return { env: backupEnv(target, config.backup.dir), keep: config.backup.keepDeploy, password: pulumi.secret(target.password.reveal()), dependsOn };
 }
 
@@ -109,7 +119,26 @@ export class BlueGreen extends pulumi.ComponentResource {
         );
         this.dataVolumes = services.volumes;
         const appEnv = appEnvLines(config, services);
-        const backup = preMigrationBackup(config, names, host, this);
+        const client = config.backup.enabled || config.backup.daily ? backupClientImage(config, services, host, this) : undefined;
+        const backup = client && preMigrationBackup(config, names, client);
+        if (client && config.backup.daily) {
+            new DailyBackup(
+                "daily-backups",
+                {
+                    target: backupTarget(config, names),
+                    imageId: client.id,
+                    backupDir: config.backup.dir,
+                    daily: config.backup.daily,
+                    keepDeploy: config.backup.keepDeploy,
+                    user: host.scriptUser,
+                    names,
+                    provider: host.provider,
+                    // preflight made the folder; the database must answer before the first catch-up.
+                    dependsOn: [...host.ready, ...services.ready, ...(client.resource ? [client.resource] : [])],
+                },
+                parent,
+            );
+        }
 
         for (const colour of COLOURS) {
             const planned = plan.colours[colour];
@@ -139,7 +168,14 @@ export class BlueGreen extends pulumi.ComponentResource {
         for (const colour of COLOURS) {
             const set = this.colours[colour];
             if (set?.backup && plan.colours[colour]?.image.kind === "new") {
-                this.lastBackup = set.backup.stdout.apply((stdout) => ({ ...parseBackupReport(stdout), release: set.release, folder: config.backup.dir }));
+                const retention = set.backupRetention?.stdout ?? pulumi.output("");
+                this.lastBackup = pulumi.all([set.backup.stdout, retention]).apply(([stdout, kept]) => ({
+                    ...parseBackupReport(stdout),
+                    release: set.release,
+                    folder: config.backup.dir,
+                    // The disk the stack's backups use, as the retention counted it after this one.
+                    ...parseRetentionReport(kept),
+                }));
             }
         }
         const edge = new Edge("edge", { edge: config.edge, names, host, network: services.network, edgeUser: config.edgeUser, dependsOn: host.ready }, parent);

@@ -63,6 +63,8 @@ export class ColourSet extends pulumi.ComponentResource {
     readonly migration: pulumi.Resource;
     /** The pre-migration backup's command (its stdout names the dump), when backups are on. */
     readonly backup?: pulumi.Resource & { stdout: pulumi.Output<string> };
+    /** The retention after it (its stdout's last line counts the backups kept and their bytes). */
+    readonly backupRetention?: pulumi.Resource & { stdout: pulumi.Output<string> };
     /**
      * Succeeds once Docker calls the server healthy; fails at once when it turns unhealthy, exits or
      * crash-loops. The traffic switch depends on it.
@@ -117,6 +119,7 @@ export class ColourSet extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [backup], ignoreChanges: kept },
             );
+            this.backupRetention = retention;
             beforeMigration.push(backup, retention);
         }
 

@@ -8,6 +8,7 @@ import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { renderBuildkitdToml } from "../lib/buildkitdToml";
 import { applyDaemonJsonEnv, desiredDaemonSettings } from "../lib/daemonJson";
+import { parseScriptUser } from "../lib/databaseBackup";
 import { DeployConfig, HostTarget } from "../lib/deployConfig";
 import { renderHostInvocation } from "../lib/hostInvocation";
 import { hostNames } from "../lib/hostNames";
@@ -68,6 +69,8 @@ export class DockerHost extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource[] = [];
     /** Privileged host scripts run as root: through sudo, as the ssh user root, or a local root. */
     readonly scriptsRunAsRoot: boolean;
+    /** `<uid>:<gid>` the privileged host scripts run as on the host: the backup folder's owner. */
+    readonly scriptUser: pulumi.Output<string>;
     private readonly config: DeployConfig;
 
     constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -97,6 +100,7 @@ export class DockerHost extends pulumi.ComponentResource {
 
         // First on the host, before daemon.json or any container: checks only the host can answer.
         const preflight = this.runPreflight();
+        this.scriptUser = preflight.stdout.apply(parseScriptUser);
         this.ready.push(preflight);
         if (args.config.daemon.manage) this.ready.push(this.applyDaemonSettings(preflight));
         this.registerOutputs({});
@@ -177,10 +181,18 @@ export class DockerHost extends pulumi.ComponentResource {
         return { name: builderName, resource };
     }
 
-    /** host/preflight.sh: hostStateDir's folders, and the container ids against the host's accounts. */
-    private runPreflight(): pulumi.Resource {
+    /**
+     * host/preflight.sh: hostStateDir's folders, the container ids against the host's accounts, and
+     * the backup folder (made when absent, so the daily backup container can mount it).
+     */
+    private runPreflight(): command.local.Command | command.remote.Command {
         const users = containerUsersToCheck(this.config, this.scriptsRunAsRoot);
-        const env = { HOST_STATE_DIR: this.config.hostStateDir, ...(users ? { CONTAINER_USERS: users } : {}) };
+        const backup = this.config.backup;
+        const env = {
+            HOST_STATE_DIR: this.config.hostStateDir,
+            ...(users ? { CONTAINER_USERS: users } : {}),
+            ...(backup.enabled || backup.daily ? { BACKUP_DIR: backup.dir } : {}),
+        };
         return this.runScript("preflight", { script: "preflight", env, triggers: [contentHash(JSON.stringify(env))], privileged: true }, { parent: this });
     }
 

@@ -9,6 +9,7 @@ import * as path from "node:path";
 export type HostScriptName =
     | "apply-daemon-json"
     | "backup-database"
+    | "daily-backup"
     | "prune-backups"
     | "restore-database"
     | "ensure-buildkit-builder"

@@ -14,9 +14,15 @@
 #                    "appUser=70001:70001 edgeUser=70002:70002": the ids containers will run as. A
 #                    host account or group with one of those ids is refused: it could read the
 #                    process's environment (the app's secrets) and signal it.
+#   BACKUP_DIR       optional. The stack's backup folder: checked like backup-database.sh checks it
+#                    (ours, not a link, writable by nobody else) and, once every check passed,
+#                    created 0700 when absent (the one change this script makes), so that the daily
+#                    backup container can bind-mount it before any deploy backup was taken.
 #
-# Stdout: "preflight: ok" on success. Exit codes: 0 ok; 2 a check failed or bad input (stderr names
-# the path or the setting and what would be valid); nothing on the host is changed either way.
+# Stdout on success: "preflight: host scripts run as <uid>:<gid>" (the owner the backup folder and
+# the daily backup container get), then "preflight: ok". Exit codes: 0 ok; 2 a check failed or bad
+# input (stderr names the path or the setting and what would be valid); nothing on the host is
+# changed then.
 
 set -u
 
@@ -25,6 +31,10 @@ die() { err "$*; nothing was changed on this host"; exit 2; }
 
 HOST_STATE_DIR=${HOST_STATE_DIR:-}
 CONTAINER_USERS=${CONTAINER_USERS:-}
+BACKUP_DIR=${BACKUP_DIR:-}
+
+# shellcheck source-path=SCRIPTDIR source=lib/safe-files.sh
+. "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/safe-files.sh" # medusa-deploy:inline lib/safe-files.sh
 me=$(id -u)
 # Under sudo, the user who ran it may own the folder too (a local host's default is in their home).
 invoker=${SUDO_UID:-$me}
@@ -96,4 +106,23 @@ for word in $CONTAINER_USERS; do
     [ -n "$group" ] && die "medusa-deploy:$setting $uid:$gid: gid $gid is the host group '$group'; choose ids no group on this host uses"
 done
 
+if [ -n "$BACKUP_DIR" ]; then
+    case "$BACKUP_DIR" in
+        / | *[!A-Za-z0-9_./-]* | [!/]* | *//* | */./* | */../* | */. | */..)
+            die "BACKUP_DIR must be a plain absolute path (letters, digits, . _ - /, no . or .. parts), got '$BACKUP_DIR'" ;;
+    esac
+    BACKUP_DIR=${BACKUP_DIR%/}
+    parent=$(dirname "$BACKUP_DIR")
+    if [ ! -e "$parent" ]; then
+        # Under hostStateDir, whose every folder on the way was checked above, the way is made as
+        # install-edge-config.sh makes it; elsewhere nobody checked it: the operator makes it.
+        case "$BACKUP_DIR" in
+            "${HOST_STATE_DIR%/}"/*) (umask 022 && mkdir -p "$parent") || die "cannot create $parent" ;;
+            *) die "the folder $parent that is to hold backupDir $BACKUP_DIR does not exist: create it (owned by root or the deploy user, not writable by others)" ;;
+        esac
+    fi
+    safe_dir "$BACKUP_DIR" 0700 create || die "backupDir cannot be used: $SAFE_PROBLEM"
+fi
+
+echo "preflight: host scripts run as $me:$(id -g)"
 echo "preflight: ok"

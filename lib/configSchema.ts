@@ -92,6 +92,12 @@ export const SETTINGS: readonly SettingSpec[] = [
       description: "Folder on the docker host for the database backups (0700, owned by the user host scripts run as). No deploy or destroy deletes it; only retention (backupKeepDeploy) removes old deploy backups." },
     { key: "backupKeepDeploy", type: "integer", default: 10, usedBy: "all",
       description: "Pre-migration backups kept per stack (1-1000): after each backup, older ones beyond this count are removed." },
+    { key: "dailyBackup", type: "boolean", default: true, usedBy: "all",
+      description: "Run the stack's daily backup container (the Postgres image's pg_dump, scheduled by Docker itself): a backup into backupDir every day at dailyBackupTime, and one at once when the newest is more than a day old." },
+    { key: "dailyBackupTime", type: "string", default: "03:30", usedBy: "all",
+      description: "When the daily backup is taken, HH:MM in UTC." },
+    { key: "backupKeepDailyDays", type: "integer", default: 14, usedBy: "all",
+      description: "Days the daily backups are kept (1-3650): each daily backup removes the ones older than this." },
     // The app
     { key: "jwtSecret", type: "string", secret: true, usedBy: "all",
       description: "Medusa JWT_SECRET. Outside a local dev stack: at least 32 random characters (`openssl rand -hex 32`), not a placeholder, not the dev default." },

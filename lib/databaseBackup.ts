@@ -73,3 +73,53 @@ export function parseBackupReport(stdout: string): BackupReport {
     if (!m) throw new Error(`backup-database did not report a backup (last line: ${JSON.stringify(line)})`);
     return { name: m[1], bytes: Number(m[2]) };
 }
+
+/** The retention step's last line: `backups: <count> kept, <bytes> bytes in <folder>`. */
+export function parseRetentionReport(stdout: string): { kept: number; folderBytes: number } | undefined {
+    const line = stdout.trim().split("\n").pop() ?? "";
+    const m = /^backups: (\d+) kept, (\d+) bytes in /.exec(line);
+    return m ? { kept: Number(m[1]), folderBytes: Number(m[2]) } : undefined;
+}
+
+/**
+ * A libpq password file's one line, matching any server (the file serves one connection): `:` and
+ * `\` in the password escaped with `\`.
+ */
+export function pgpassLine(password: string): string {
+    return `*:*:*:*:${password.replace(/[\\:]/g, (c) => `\\${c}`)}\n`;
+}
+
+/** Where the daily backup container sees the host's backup folder, its scripts and its password. */
+export const DAILY_BACKUP_PATHS = {
+    backupDir: "/backups",
+    script: "/opt/medusa-deploy/daily-backup.sh",
+    pruneScript: "/opt/medusa-deploy/prune-backups.sh",
+    passFile: "/opt/medusa-deploy/pgpass",
+} as const;
+
+/** host/daily-backup.sh's environment (plain; the password is in the uploaded password file). */
+export function dailyBackupEnv(target: BackupTarget, stack: string, daily: { at: string; keepDays: number }, keepDeploy: number): string[] {
+    const env: Record<string, string> = {
+        BACKUP_DIR: DAILY_BACKUP_PATHS.backupDir,
+        BACKUP_PREFIX: stack,
+        DAILY_AT: daily.at,
+        KEEP_DAILY_DAYS: String(daily.keepDays),
+        KEEP_DEPLOY: String(keepDeploy),
+        PRUNE_SCRIPT: DAILY_BACKUP_PATHS.pruneScript,
+        PGHOST: target.host,
+        PGPORT: target.port,
+        PGUSER: target.user,
+        PGDATABASE: target.database,
+        PASSWORD_FILE: DAILY_BACKUP_PATHS.passFile,
+        PGCONNECT_TIMEOUT: "10",
+        ...(target.sslMode ? { PGSSLMODE: target.sslMode } : {}),
+    };
+    return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+}
+
+/** preflight.sh's report of the uid:gid host scripts run as (the backup folder's owner). */
+export function parseScriptUser(stdout: string): string {
+    const m = /^preflight: host scripts run as (\d+):(\d+)$/m.exec(stdout);
+    if (!m) throw new Error(`preflight did not report the user host scripts run as (it printed ${JSON.stringify(stdout.trim().slice(-200))})`);
+    return `${m[1]}:${m[2]}`;
+}

@@ -116,6 +116,8 @@ export interface DeployConfig {
         keepDeploy: number;
         /** pg_dump/pg_restore image. */
         clientImage: string;
+        /** The daily backup container, when on. */
+        daily?: { at: string; keepDays: number };
     };
 }
 
@@ -523,8 +525,8 @@ function parseServices(r: Reader, devDefaults: boolean, policy: SecretPolicy): D
     if (databaseUrl) {
         checkServiceUrl(r, policy, "databaseUrl", databaseUrl.reveal(), /^postgres(ql)?:\/\//, "postgres://user:password@db.example.com:5432/medusa, a postgres:// or postgresql:// URL");
         if (r.has("postgresPassword")) r.problem("postgresPassword", "is set, but databaseUrl is too, so no Postgres container is run and the password is unused: remove one of them");
-        if (!r.isDefault("postgresImage") && !r.boolean("preMigrationBackup", true)) {
-            r.problem("postgresImage", "is set, but databaseUrl is too, so no Postgres container is run, and preMigrationBackup is off, so no backup uses it: remove one of them");
+        if (!r.isDefault("postgresImage") && !backupsUseClient(r)) {
+            r.problem("postgresImage", "is set, but databaseUrl is too, so no Postgres container is run, and preMigrationBackup and dailyBackup are off, so no backup uses it: remove one of them");
         }
     }
     let postgres: PostgresService;
@@ -595,6 +597,11 @@ function parseEdge(r: Reader, ctx: ConfigContext): DeployConfig["edge"] {
     return { address, port, image, publicUrl: publicUrl.replace(/\/$/, ""), clientLimits };
 }
 
+/** Whether a backup (before a migration or daily) runs the Postgres client image. */
+function backupsUseClient(r: Reader): boolean {
+    return r.boolean("preMigrationBackup", true) || r.boolean("dailyBackup", true);
+}
+
 function parseBackup(r: Reader, hostStateDir: string, services: DeployConfig["services"]): DeployConfig["backup"] {
     const enabled = r.boolean("preMigrationBackup", true);
     const dir = r.text("backupDir") ?? `${hostStateDir.replace(/\/+$/, "")}/backups`;
@@ -603,7 +610,11 @@ function parseBackup(r: Reader, hostStateDir: string, services: DeployConfig["se
     const keepDeploy = r.integer("backupKeepDeploy", 1, 1000, " (backups)") ?? 10;
     const postgres = services.postgres;
     const clientImage = postgres.kind === "container" ? postgres.image : (r.text("postgresImage") ?? "postgres:16");
-    return { enabled, dir, keepDeploy, clientImage };
+    const at = r.text("dailyBackupTime") ?? "03:30";
+    if (!/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(at)) r.problem("dailyBackupTime", `"${at}" is not a time of day: use HH:MM in UTC, 00:00 to 23:59, e.g. 03:30`);
+    const keepDays = r.integer("backupKeepDailyDays", 1, 3650, " (days)") ?? 14;
+    const daily = r.boolean("dailyBackup", true) ? { at, keepDays } : undefined;
+    return { enabled, dir, keepDeploy, clientImage, daily };
 }
 
 /** Edge, Postgres and Redis images by digest outside a dev sandbox, unless allowMutableImages names them. */
@@ -810,7 +821,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
     const registryAuth = checkRegistryAuth(r, policy);
     const { postgresPasswordSet, ...services } = parseServices(r, devDefaults, policy);
 
-    const backupClient = services.postgres.kind === "container" || r.boolean("preMigrationBackup", true);
+    const backupClient = services.postgres.kind === "container" || backupsUseClient(r);
     checkImagePins(r, ctx, policy, { edgeImage: edge.image, postgresImage: backupClient ? (services.postgres.kind === "container" ? services.postgres.image : (r.text("postgresImage") ?? "postgres:16")) : undefined, redisImage: services.redis.kind === "container" ? services.redis.image : undefined });
     const edgeUser = parseEdgeUser(r);
     if (!host.remote) checkLocalAccounts(r, image, edgeUser, sudo || (ctx.uid ?? process.getuid?.() ?? -1) === 0);

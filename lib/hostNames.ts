@@ -17,6 +17,7 @@ export function hostNames(stack: string, hostStateDir: string) {
         registry: `${prefix}-registry`,
         registryVolume: `${prefix}-registry-data`,
         edge: `${prefix}-edge`,
+        dailyBackup: `${prefix}-daily-backup`,
         /** haproxy.cfg and the server-state file: written by host scripts, read-only to the edge. */
         edgeDir,
         /** The edge lock, the switch's backups and temporary files: the edge container never sees it. */

@@ -31,7 +31,7 @@ describe("host/preflight.sh", function () {
         const dir = path.join(work, "ok", "prod");
         const result = await run({ HOST_STATE_DIR: dir, CONTAINER_USERS: "appUser=70001:70001 edgeUser=70002:70002" });
         assert.equal(result.status, 0, result.stderr);
-        assert.equal(result.stdout.trim(), "preflight: ok");
+        assert.equal(result.stdout.trim(), "preflight: host scripts run as 0:0\npreflight: ok");
         assert.equal(fs.existsSync(path.join(work, "ok")), false, "preflight created something");
     });
 
@@ -81,6 +81,43 @@ describe("host/preflight.sh", function () {
         const gid = await run({ HOST_STATE_DIR: dir, CONTAINER_USERS: "appUser=70001:70001 edgeUser=70002:0" });
         assert.equal(gid.status, 2);
         assert.match(gid.stderr, /medusa-deploy:edgeUser 70002:0: gid 0 is the host group 'root'/);
+    });
+
+    it("makes the backup folder (0700, ours) once every check passed, and refuses one it cannot trust", async () => {
+        const state = path.join(work, "with-backups", "prod");
+        const backups = path.join(state, "backups");
+        const made = await run({ HOST_STATE_DIR: state, BACKUP_DIR: backups });
+        assert.equal(made.status, 0, made.stderr);
+        const stat = fs.lstatSync(backups);
+        assert.ok(stat.isDirectory());
+        assert.equal(stat.mode & 0o777, 0o700);
+        assert.equal(stat.uid, 0);
+        assert.equal((await run({ HOST_STATE_DIR: state, BACKUP_DIR: backups })).status, 0, "a second run accepts the folder it made");
+
+        // A check that fails first makes nothing.
+        const refusedState = path.join(os.tmpdir(), `preflight-bk-${process.pid}`, "prod");
+        assert.equal((await run({ HOST_STATE_DIR: refusedState, BACKUP_DIR: path.join(refusedState, "backups") })).status, 2);
+        assert.equal(fs.existsSync(refusedState), false);
+
+        // Outside hostStateDir nobody checked the way: its parent must exist.
+        const elsewhere = path.join(work, "srv-missing", "backups");
+        const missing = await run({ HOST_STATE_DIR: state, BACKUP_DIR: elsewhere });
+        assert.equal(missing.status, 2);
+        assert.match(missing.stderr, /srv-missing that is to hold backupDir .* does not exist: create it/);
+
+        const linked = path.join(work, "backups-link");
+        fs.symlinkSync(backups, linked);
+        const link = await run({ HOST_STATE_DIR: state, BACKUP_DIR: linked });
+        assert.equal(link.status, 2);
+        assert.match(link.stderr, /backupDir cannot be used: .*symbolic link/);
+
+        const shared = path.join(work, "shared-backups");
+        fs.mkdirSync(shared);
+        fs.chmodSync(shared, 0o777);
+        const open = await run({ HOST_STATE_DIR: state, BACKUP_DIR: path.join(shared, "prod") });
+        assert.equal(open.status, 2);
+        assert.match(open.stderr, /backupDir cannot be used: .*writable by its group or by others/);
+        assert.match((await run({ HOST_STATE_DIR: state, BACKUP_DIR: "/srv/../etc" })).stderr, /BACKUP_DIR must be a plain absolute path/);
     });
 
     it("refuses a relative or unusual path before looking at anything", async () => {

@@ -63,6 +63,9 @@ function edgeUserReport(create: unknown): string {
 function scriptStdout(name: string, create: unknown): string {
     if (name.endsWith("traffic-switch")) return `switching\nlive: ${targetColourOf(create)}`;
     if (name.endsWith("edge-config")) return edgeUserReport(create);
+    // As the script reports it: root under sudo, otherwise a deploy user's ids.
+    if (name.endsWith("preflight")) return `preflight: host scripts run as ${/\bsudo\b/.test(String(create)) ? "0:0" : "1000:1000"}\npreflight: ok`;
+    if (name.endsWith("-backup-retention")) return "removed: x 1 bytes (beyond KEEP_DEPLOY)\nbackups: 3 kept, 12288 bytes in /backups";
     if (name.endsWith("-backup")) {
         const prefix = /BACKUP_NAME_PREFIX='([^']+)'/.exec(String(create))?.[1] ?? "unknown";
         return `backup: ${prefix}-20261202T101500Z.dump 4096 bytes in 1s`;

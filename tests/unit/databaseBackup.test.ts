@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as pulumi from "@pulumi/pulumi";
-import { backupEnv, backupTarget, parseBackupReport } from "../../lib/databaseBackup";
+import { backupEnv, backupTarget, parseBackupReport, parseRetentionReport, parseScriptUser, pgpassLine } from "../../lib/databaseBackup";
 import { parseDeployConfig } from "../../lib/deployConfig";
 import { hostNames } from "../../lib/hostNames";
 import { isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
@@ -58,12 +58,65 @@ describe("the pre-migration backup under Pulumi mocks", function () {
         const password = String((backup.inputs.stdin as { value: string }).value).trim();
         assert.ok(password.length >= 16);
         assert.ok(!create.includes(password), "the password is not on the command line");
-        assert.deepEqual(run.outputs.lastBackup, { name: "staging-deploy-A-20261202T101500Z.dump", bytes: 4096, release: "A", folder: "/var/lib/medusa-deploy/staging/backups" });
+        assert.deepEqual(run.outputs.lastBackup, { name: "staging-deploy-A-20261202T101500Z.dump", bytes: 4096, release: "A", folder: "/var/lib/medusa-deploy/staging/backups", kept: 3, folderBytes: 12288 });
     });
 
     it("takes none when turned off", async () => {
         const off = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), preMigrationBackup: plainSetting("false") }), appRelease: "A" });
         assert.equal(off.resources.some((r) => r.name === "blue-backup"), false);
         assert.equal(off.outputs.lastBackup, undefined);
+    });
+});
+
+describe("the daily backup container under Pulumi mocks", function () {
+    this.timeout(30000);
+
+    it("runs the Postgres image's client as the backup folder's owner, with the password only in a secret upload", async () => {
+        const run = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
+        const daily = run.named("daily-backup");
+        assert.equal(daily.inputs.name, "medusa-staging-daily-backup");
+        // staging deploys through sudo: preflight reports root, the owner of the folder it made.
+        assert.equal(daily.inputs.user, "0:0");
+        assert.deepEqual(daily.inputs.entrypoints, ["sh", "/opt/medusa-deploy/daily-backup.sh"]);
+        assert.deepEqual(daily.inputs.mounts, [{ type: "bind", source: "/var/lib/medusa-deploy/staging/backups", target: "/backups" }]);
+        assert.deepEqual(daily.inputs.networksAdvanced, [{ name: "medusa-staging" }]);
+        assert.deepEqual(daily.inputs.capabilities, { drops: ["ALL"] });
+        const env = daily.inputs.envs as string[];
+        for (const line of ["DAILY_AT=03:30", "KEEP_DAILY_DAYS=14", "KEEP_DEPLOY=10", "BACKUP_PREFIX=staging", "PGHOST=medusa-staging-postgres", "PASSWORD_FILE=/opt/medusa-deploy/pgpass"]) {
+            assert.ok(env.includes(line), `${line} missing from ${env.join(" ")}`);
+        }
+        // The engine marks the whole list secret when an element is: so it is stored encrypted.
+        assert.ok(isWrappedSecret(daily.inputs.uploads), "the uploads (the password file among them) are a secret");
+        const uploads = (daily.inputs.uploads as { value: Array<Record<string, unknown>> }).value;
+        const passFile = uploads.find((u) => u.file === "/opt/medusa-deploy/pgpass");
+        assert.ok(passFile);
+        assert.equal(passFile.permissions, "0444");
+        const password = String(passFile.content).replace(/^\*:\*:\*:\*:/, "").trim();
+        assert.ok(password.length >= 16);
+        assert.ok(!JSON.stringify([env, daily.inputs.entrypoints, uploads.filter((u) => u !== passFile)]).includes(password), "the password is only in the password file");
+        assert.ok((await dependsOnNames(daily)).includes("preflight"), "preflight makes the folder first");
+        assert.ok((await dependsOnNames(daily)).includes("postgres"), "the database answers before the first catch-up backup");
+    });
+
+    it("follows the settings, and is not declared when turned off", async () => {
+        const run = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), dailyBackupTime: plainSetting("22:05"), backupKeepDailyDays: plainSetting("30") }), appRelease: "A" });
+        const env = run.named("daily-backup").inputs.envs as string[];
+        assert.ok(env.includes("DAILY_AT=22:05") && env.includes("KEEP_DAILY_DAYS=30"));
+        const off = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), dailyBackup: plainSetting("false") }), appRelease: "A" });
+        assert.equal(off.resources.some((r) => r.name === "daily-backup"), false);
+    });
+
+    it("refuses a time that is not HH:MM, naming the setting", () => {
+        for (const bad of ["3:30", "24:00", "03:60", "0330", "noon"]) {
+            assert.throws(() => parseDeployConfig(stackConfig("staging", { dailyBackupTime: plainSetting(bad) }), ctx), /dailyBackupTime.*HH:MM in UTC/, bad);
+        }
+        assert.throws(() => parseDeployConfig(stackConfig("staging", { backupKeepDailyDays: plainSetting("0") }), ctx), /backupKeepDailyDays/);
+    });
+
+    it("escapes the password for libpq's password file", () => {
+        assert.equal(pgpassLine("a:b\\c"), "*:*:*:*:a\\:b\\\\c\n");
+        assert.equal(parseScriptUser("preflight: host scripts run as 1001:1002\npreflight: ok\n"), "1001:1002");
+        assert.throws(() => parseScriptUser("preflight: ok"), /did not report the user/);
+        assert.deepEqual(parseRetentionReport("removed: a 1 bytes\nbackups: 4 kept, 99 bytes in /b"), { kept: 4, folderBytes: 99 });
     });
 });

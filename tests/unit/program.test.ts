@@ -40,7 +40,7 @@ describe("the program under Pulumi mocks", function () {
 
     it("dev, first deploy: registry, services, blue, edge and switch; blue is live", async () => {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
-        assert.deepEqual(names(run, "docker:index/container:Container"), ["blue-server", "blue-worker", "edge", "postgres", "redis", "registry"]);
+        assert.deepEqual(names(run, "docker:index/container:Container"), ["blue-server", "blue-worker", "daily-backup", "edge", "postgres", "redis", "registry"]);
         assert.deepEqual(names(run, "docker-build:index:Image"), ["app", "base"]);
         assert.deepEqual(names(run, "command:local:Command"), ["blue-backup", "blue-backup-retention", "blue-health-gate", "blue-migration", "buildkit-builder", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
         assert.equal(run.outputs.live, "blue");
@@ -250,7 +250,7 @@ describe("the program under Pulumi mocks", function () {
         assert.equal(provider.inputs.host, "ssh://deploy@staging.shop.example.com:22");
         assert.deepEqual((await dependsOnNames(run.named("network"))).sort(), ["daemon-json", "preflight"]);
         assert.deepEqual(await dependsOnNames(daemon), ["preflight"], "the host's checks run before daemon.json changes");
-        assert.match(String(await valueOf(run.named("preflight").inputs.create as pulumi.Input<string>)), /^sudo -n env CONTAINER_USERS='appUser=70001:70001 edgeUser=70002:70002' HOST_STATE_DIR='\/var\/lib\/medusa-deploy\/staging' sh -c /);
+        assert.match(String(await valueOf(run.named("preflight").inputs.create as pulumi.Input<string>)), /^sudo -n env BACKUP_DIR='\/var\/lib\/medusa-deploy\/staging\/backups' CONTAINER_USERS='appUser=70001:70001 edgeUser=70002:70002' HOST_STATE_DIR='\/var\/lib\/medusa-deploy\/staging' sh -c /);
     });
 
     const CONTAINER = "docker:index/container:Container";
