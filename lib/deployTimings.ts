@@ -2,9 +2,9 @@
 // how long each phase took. Pure: tools/pulumi-stack.ts feeds it the engine's step events with the
 // time they arrived (the engine's own timestamps have whole-second resolution).
 
-export type DeployPhase = "build+push" | "pull" | "migrate" | "start" | "healthy" | "switch+verify" | "worker";
+export type DeployPhase = "build+push" | "pull" | "backup" | "migrate" | "start" | "healthy" | "switch+verify" | "worker";
 
-export const PHASE_ORDER: readonly DeployPhase[] = ["build+push", "pull", "migrate", "start", "healthy", "switch+verify", "worker"];
+export const PHASE_ORDER: readonly DeployPhase[] = ["build+push", "pull", "backup", "migrate", "start", "healthy", "switch+verify", "worker"];
 
 export interface StepEvent {
     urn: string;
@@ -29,6 +29,7 @@ export function phaseOf(type: string, urn: string): DeployPhase | undefined {
     const name = urn.slice(urn.lastIndexOf("::") + 2);
     if (type === "docker-build:index:Image") return "build+push";
     if (type === "docker:index/remoteImage:RemoteImage" && /^(blue|green)-image$/.test(name)) return "pull";
+    if (/^(blue|green)-backup(-retention)?$/.test(name)) return "backup";
     if (/^(blue|green)-migration$/.test(name)) return "migrate";
     if (type === "docker:index/container:Container" && /^(blue|green)-server$/.test(name)) return "start";
     if (/^(blue|green)-health-gate$/.test(name)) return "healthy";

@@ -10,6 +10,8 @@ describe("deploy timings", () => {
         assert.equal(phaseOf("docker:index/remoteImage:RemoteImage", urn("docker:index/remoteImage:RemoteImage", "green-image")), "pull");
         assert.equal(phaseOf("docker:index/remoteImage:RemoteImage", urn("docker:index/remoteImage:RemoteImage", "postgres-image")), undefined);
         assert.equal(phaseOf("command:local:Command", urn("command:local:Command", "green-migration")), "migrate");
+        assert.equal(phaseOf("command:remote:Command", urn("command:remote:Command", "green-backup")), "backup");
+        assert.equal(phaseOf("command:local:Command", urn("command:local:Command", "blue-backup-retention")), "backup");
         assert.equal(phaseOf("command:remote:Command", urn("command:remote:Command", "blue-health-gate")), "healthy");
         assert.equal(phaseOf("docker:index/container:Container", urn("docker:index/container:Container", "green-server")), "start");
         assert.equal(phaseOf("docker:index/container:Container", urn("docker:index/container:Container", "postgres")), undefined);
