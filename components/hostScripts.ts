@@ -12,6 +12,7 @@ export type HostScriptName =
     | "daily-backup"
     | "prune-backups"
     | "restore-database"
+    | "stack-status"
     | "ensure-buildkit-builder"
     | "health-gate"
     | "install-edge-config"

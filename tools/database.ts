@@ -9,23 +9,16 @@
 // stops the live colour's worker and server (so nothing writes meanwhile), restores in a single
 // transaction, starts the server again and waits until Docker calls it healthy, then starts the
 // worker. A failed restore leaves the database as it was and brings the shop back the same way.
-import { spawn } from "node:child_process";
-import * as os from "node:os";
 import * as path from "node:path";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { writeSshIdentity } from "../components/sshIdentity";
-import { hostScript, HostScriptName } from "../components/hostScripts";
-import { PROJECT_NAME } from "../lib/configSchema";
 import { backupEnv, backupTarget } from "../lib/databaseBackup";
-import { DeployConfig, parseDeployConfig, RawConfig } from "../lib/deployConfig";
+import { DeployConfig } from "../lib/deployConfig";
 import { healthGateEnv } from "../lib/healthGate";
 import { renderHostInvocation } from "../lib/hostInvocation";
 import { hostNames } from "../lib/hostNames";
 import { OUTPUT_NAMES } from "../lib/previousState";
-import { pulumiCliRoot } from "../lib/stackCommand";
-import { dockerSshOptions, knownHostsLine, sshFiles } from "../lib/sshTransport";
 import { isColour } from "../lib/colour";
 import { shellQuote } from "../lib/shellQuote";
+import { HostRun, onHost, readStack, script } from "./stackHost";
 
 interface Arguments {
     action: "backup" | "restore";
@@ -53,59 +46,10 @@ export function parseArguments(argv: string[]): Arguments {
     return { action, stack: values.stack, backup: values.backup, cwd: path.resolve(values.cwd ?? path.join(__dirname, "..")) };
 }
 
-interface HostRun {
-    status: number;
-    stdout: string;
-}
-
-/** Runs a command line on the stack's host (`sh -c` words from renderHostInvocation), stdout/stderr streamed. */
-function onHost(config: DeployConfig, commandLine: string, stdin?: string): Promise<HostRun> {
-    const host = config.host;
-    let child;
-    if (host.kind === "local") {
-        child = spawn("sh", ["-c", commandLine], { stdio: ["pipe", "pipe", "inherit"] });
-    } else {
-        const files = sshFiles(os.homedir(), config.stack);
-        writeSshIdentity(files, host.privateKey, knownHostsLine(host));
-        child = spawn("ssh", [...dockerSshOptions(files), "-p", String(host.port), `${host.user}@${host.hostname}`, commandLine], { stdio: ["pipe", "pipe", "inherit"] });
-    }
-    let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString();
-        process.stdout.write(chunk);
-    });
-    // A command that needs no stdin may exit before reading it: that EPIPE is not a failure.
-    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
-        if (error.code !== "EPIPE") throw error;
-    });
-    child.stdin.end(stdin ?? "");
-    return new Promise((resolve, reject) => {
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ status: code ?? 1, stdout }));
-    });
-}
-
-function script(config: DeployConfig, name: HostScriptName, env: Record<string, string>, privileged: boolean): string {
-    return renderHostInvocation({ script: hostScript(name), name, env, sudo: privileged && config.sudo });
-}
-
 /** `docker <verb> <container>` on the host, tolerating a container that does not exist. */
 function docker(config: DeployConfig, verb: "start" | "stop", container: string): Promise<HostRun> {
     const text = `docker ${verb} "$CONTAINER" >/dev/null 2>&1 || ! docker inspect "$CONTAINER" >/dev/null 2>&1`;
     return onHost(config, renderHostInvocation({ script: text, name: `docker-${verb}`, env: { CONTAINER: container }, sudo: false }));
-}
-
-async function readStack(args: Arguments): Promise<{ config: DeployConfig; outputs: Record<string, unknown> }> {
-    const pulumiCommand = await PulumiCommand.get({ root: pulumiCliRoot(process.env), skipVersionCheck: true });
-    const workspace = await LocalWorkspace.create({ workDir: args.cwd, pulumiCommand });
-    const stack = await Stack.select(args.stack, workspace);
-    const raw: RawConfig = {};
-    for (const [key, value] of Object.entries(await stack.getAllConfig())) {
-        if (key.startsWith(`${PROJECT_NAME}:`)) raw[key.slice(PROJECT_NAME.length + 1)] = { value: value.value, secret: value.secret === true };
-    }
-    const config = parseDeployConfig(raw, { stack: args.stack, homeDir: os.homedir(), projectDir: args.cwd });
-    const outputs = Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
-    return { config, outputs };
 }
 
 async function backupNow(config: DeployConfig): Promise<number> {
@@ -150,7 +94,7 @@ async function restore(config: DeployConfig, outputs: Record<string, unknown>, b
 
 async function main(): Promise<void> {
     const args = parseArguments(process.argv.slice(2));
-    const { config, outputs } = await readStack(args);
+    const { config, outputs } = await readStack(args.stack, args.cwd);
     process.exitCode = args.action === "backup" ? await backupNow(config) : await restore(config, outputs, args.backup as string);
 }
 

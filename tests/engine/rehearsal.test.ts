@@ -4,9 +4,11 @@
 // the edge the whole time. The shop must never fail a request: not on a release, a rollback, a
 // release that cannot start, a migration that fails, or a change of the live colour's settings.
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Colour } from "../../lib/colour";
 import { hostNames } from "../../lib/hostNames";
 import { freePort } from "../support/haproxyEdge";
 import { LoadClient } from "../support/loadClient";
@@ -209,33 +211,79 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
 
     it("each new release's migration was preceded by a backup named in lastBackup; a backup that cannot be written stops the next release before it migrates", async function () {
         const backupDir = path.join(WORK, "host-state", "backups");
-        const last = stack.outputs().lastBackup as { name: string; release: string; folder: string };
+        const last = stack.outputs().lastBackup as { name: string; release: string; folder: string; folderBytes?: number };
         assert.equal(last.release, releaseOfLive());
         assert.match(last.name, new RegExp(`^${STACK}-deploy-${last.release}-\\d{8}T\\d{6}Z\\.dump$`));
         assert.equal(last.folder, backupDir);
         const dumps = fs.readdirSync(backupDir).filter((f) => f.endsWith(".dump"));
         assert.ok(dumps.includes(last.name), `${last.name} is not in ${backupDir}: ${dumps.join(", ")}`);
-        assert.ok(dumps.length >= 4, `a backup before each migration: ${dumps.join(", ")}`);
+        assert.ok(dumps.filter((f) => f.startsWith(`${STACK}-deploy-`)).length >= 4, `a backup before each migration: ${dumps.join(", ")}`);
         assert.equal((fs.statSync(backupDir).mode & 0o777).toString(8), "700");
 
-        // The backup folder replaced by a file: the dump cannot be written.
-        fs.renameSync(backupDir, `${backupDir}.aside`);
-        fs.writeFileSync(backupDir, "not a folder\n");
+        // The daily backup container took its catch-up backup at the first deploy, as the folder's owner.
+        const daily = names().dailyBackup;
+        assert.equal(dockerd.docker(["inspect", "--format", "{{.State.Status}} {{.Config.User}}", daily]).trim(), `running ${process.getuid?.()}:${process.getgid?.()}`);
+        const dailies = dumps.filter((f) => new RegExp(`^${STACK}-daily-\\d{8}T\\d{6}Z\\.dump$`).test(f));
+        assert.equal(dailies.length, 1, `one catch-up daily backup, then none until 03:30: ${dumps.join(", ")}`);
+        assert.match(dockerd.docker(["logs", daily]), /next backup at \d{4}-\d\d-\d\dT03:30:00Z/);
+        assert.ok((last.folderBytes ?? 0) > 0, "lastBackup reports the disk the backups use");
+
+        // A full disk under the backup folder (a tiny tmpfs, filled): the folder passes every check,
+        // the dump cannot be written.
+        execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k,mode=0700", "medusa-full-backups", backupDir]);
         try {
+            try {
+                fs.writeFileSync(path.join(backupDir, "filler"), Buffer.alloc(128 * 1024));
+            } catch (error) {
+                if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
+            }
             stack.commitRelease("H (backup impossible)");
-            const failed = await deploy("release H (backup cannot be written)");
+            const failed = await deploy("release H (backup disk full)");
             assert.notEqual(failed.status, 0, "a release migrated without its backup");
-            assert.match(failed.output, /backup/);
+            assert.match(failed.output, /No space left on device/, failed.output.slice(-3000));
             assert.match(failed.output, /the migration was not started/);
             assert.equal(liveColour(), "green");
             await servedOnlyBy("green", performance.now());
         } finally {
-            fs.rmSync(backupDir);
-            fs.renameSync(`${backupDir}.aside`, backupDir);
+            execFileSync("umount", [backupDir]);
         }
         stack.commitRelease("I");
         assert.equal((await deploy("release I (backups back)")).status, 0);
         assert.equal(liveColour(), "blue");
+    });
+
+    it("npm run status reports what runs and fails when the live colour is not whole; npm run logs reads any role's log", async function () {
+        const live = liveColour() as Colour;
+        const ok = await stack.status();
+        assert.equal(ok.status, 0, ok.output);
+        assert.match(ok.output, new RegExp(`: live ${live}$`, "m"));
+        assert.match(ok.output, new RegExp(`^${live} \\(live\\): release ${releaseOfLive().replace(/[()]/g, "\\$&")}`, "m"));
+        assert.match(ok.output, new RegExp(`${names().server(live)}: running, healthy, up `));
+        assert.match(ok.output, /edge +UP, check L7OK, \d+ requests, 0 errors/);
+        const json = JSON.parse((await stack.status(["--json"])).output) as { live: string; problems: string[]; services: Array<{ name: string; state: string }> };
+        assert.equal(json.live, live);
+        assert.deepEqual(json.problems, []);
+        assert.ok(json.services.some((s) => s.name === names().dailyBackup && s.state === "running"));
+
+        // The live worker stopped by hand: the shop serves, but status says what is wrong and exits 1.
+        dockerd.docker(["stop", names().worker(live)]);
+        try {
+            const broken = await stack.status();
+            assert.equal(broken.status, 1, broken.output);
+            assert.match(broken.output, new RegExp(`the live colour's worker ${names().worker(live)} is exited`));
+        } finally {
+            dockerd.docker(["start", names().worker(live)]);
+        }
+
+        const server = await stack.logs(["--tail", "5"]);
+        assert.equal(server.status, 0, server.output);
+        assert.ok(server.output.trim().split("\n").length <= 5 && server.output.trim() !== "", `the live server's last lines:\n${server.output}`);
+        const daily = await stack.logs(["--role", "daily-backup"]);
+        assert.match(daily.output, /daily-backup: .*next backup at/);
+        const migration = await stack.logs(["--role", "migration"]);
+        assert.equal(migration.status, 2);
+        assert.match(migration.output, /its output is in the `pulumi up` output/);
+        await servedOnlyBy(live, performance.now());
     });
 
     it("served every request of the whole sequence, and no secret is in plain text in the state", async function () {

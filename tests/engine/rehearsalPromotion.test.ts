@@ -214,6 +214,15 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
         await assertServedOnlyBy(load, "green", performance.now());
     });
 
+    it("npm run status and npm run logs work over ssh as the deploy user", async function () {
+        const status = await prod.status();
+        assert.equal(status.status, 0, status.output);
+        assert.match(status.output, new RegExp(`: live ${live(prod)}$`, "m"));
+        assert.match(status.output, /edge +UP, check L7OK/);
+        const logs = await prod.logs(["--role", "edge", "--tail", "3"]);
+        assert.equal(logs.status, 0, logs.output);
+    });
+
     it("prod served every request of the sequence; no secret is in plain text in either state", async function () {
         assert.ok(load, "the load never started");
         await load.stop();

@@ -125,6 +125,16 @@ export class RehearsalStack {
         return runProjectTool(this.toolchain, this.target, "tools/database.ts", args, 600000);
     }
 
+    /** `npm run status` of this stack. */
+    status(args: string[] = []): Promise<StackRun> {
+        return runProjectTool(this.toolchain, this.target, "tools/status.ts", args, 120000);
+    }
+
+    /** `npm run logs` of this stack (without --follow: it returns). */
+    logs(args: string[] = []): Promise<StackRun> {
+        return runProjectTool(this.toolchain, this.target, "tools/logs.ts", args, 120000);
+    }
+
     async preview(extra: string[] = []): Promise<DeployRun> {
         return parseRun(await runStack(this.toolchain, this.target, ["preview", "--program", this.program, ...extra], 300000));
     }
