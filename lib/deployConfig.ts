@@ -8,7 +8,7 @@ import { appFolderProblems } from "./appFolder";
 import { PROJECT_NAME, SETTINGS, SettingSpec, findSetting } from "./configSchema";
 import { parseByteSize } from "./buildkitdToml";
 import { daemonExtraProblems } from "./daemonJson";
-import { hostStateDirPathProblems, localHostStateDirProblems } from "./hostStateDir";
+import { BACKUP_FOLDER_PURPOSE, hostStateDirPathProblems, localHostStateDirProblems } from "./hostStateDir";
 import { portProblems, PortUse } from "./portRules";
 import { HOST_KEY_EXAMPLE, parseHostKey } from "./sshTransport";
 import { JWT_LIKE, lineProblem, PASSWORD_LIKE, placeholderWeakness, sshPrivateKeyProblem, StrengthRule, weakness } from "./secretRules";
@@ -606,7 +606,7 @@ function parseBackup(r: Reader, hostStateDir: string, services: DeployConfig["se
     const enabled = r.boolean("preMigrationBackup", true);
     const dir = r.text("backupDir") ?? `${hostStateDir.replace(/\/+$/, "")}/backups`;
     const example = `${hostStateDir.replace(/\/+$/, "")}/backups`;
-    for (const problem of hostStateDirPathProblems(dir, example)) r.problem("backupDir", `"${dir}" ${problem.replace("the edge's config and admin socket, and with them the shop's traffic", "the shop's database backups")}`);
+    for (const problem of hostStateDirPathProblems(dir, example, BACKUP_FOLDER_PURPOSE)) r.problem("backupDir", `"${dir}" ${problem}`);
     const keepDeploy = r.integer("backupKeepDeploy", 1, 1000, " (backups)") ?? 10;
     const postgres = services.postgres;
     const clientImage = postgres.kind === "container" ? postgres.image : (r.text("postgresImage") ?? "postgres:16");

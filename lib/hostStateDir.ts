@@ -27,7 +27,29 @@ export const ADMIN_SOCKET_SUFFIX = "/edge-run/operator.sock";
 const within = (dir: string, parent: string) => dir === parent || dir.startsWith(parent === "/" ? "/" : `${parent}/`);
 
 /** Problems visible in the path itself. `example` is a good value for this stack, for the messages. */
-export function hostStateDirPathProblems(dir: string, example: string): string[] {
+/** What a folder holds, for the consequences its problems name. */
+export interface FolderPurpose {
+    /** What another user would own by creating it first. */
+    taken: string;
+    /** What a folder emptied at every boot would lose. */
+    lost: string;
+    /** Whether the edge's admin socket lives under it (a UNIX socket path has a length limit). */
+    holdsSocket: boolean;
+}
+
+export const HOST_STATE_PURPOSE: FolderPurpose = {
+    taken: "the edge's config and admin socket, and with them the shop's traffic",
+    lost: "the edge would forget which colour is live",
+    holdsSocket: true,
+};
+
+export const BACKUP_FOLDER_PURPOSE: FolderPurpose = {
+    taken: "the shop's database backups",
+    lost: "every backup would be gone after a reboot",
+    holdsSocket: false,
+};
+
+export function hostStateDirPathProblems(dir: string, example: string, purpose: FolderPurpose = HOST_STATE_PURPOSE): string[] {
     const fix = `use a folder of this stack's own that only its owner (or root) can write, e.g. ${example}`;
     if (dir.startsWith("~")) return [`starts with "~", which nothing expands on the host: write the full path, e.g. ${example}`];
     if (!path.posix.isAbsolute(dir)) return [`must be an absolute path (it is used on the docker host, not relative to this project), e.g. ${example}`];
@@ -39,15 +61,15 @@ export function hostStateDirPathProblems(dir: string, example: string): string[]
     const volatile = VOLATILE.find((p) => within(clean, p));
     const system = SYSTEM.find((p) => within(clean, p));
     if (shared) {
-        problems.push(`is under ${shared}, a folder every local user can write: another user could create it first and then own the edge's config and admin socket, and with them the shop's traffic; ${fix}`);
+        problems.push(`is under ${shared}, a folder every local user can write: another user could create it first and then own ${purpose.taken}; ${fix}`);
     } else if (volatile) {
-        problems.push(`is under ${volatile}, which is emptied at every boot: the edge would forget which colour is live; ${fix}`);
+        problems.push(`is under ${volatile}, which is emptied at every boot: ${purpose.lost}; ${fix}`);
     } else if (system) {
         problems.push(`is under ${system}, which belongs to the system or to Docker; ${fix}`);
     } else if (TOO_BROAD.includes(clean)) {
         problems.push(`is ${clean} itself, shared by everything in it; ${fix}`);
     }
-    if (clean.length + ADMIN_SOCKET_SUFFIX.length > SOCKET_PATH_MAX) {
+    if (purpose.holdsSocket && clean.length + ADMIN_SOCKET_SUFFIX.length > SOCKET_PATH_MAX) {
         problems.push(`is ${clean.length} characters long: the edge's admin socket ${clean}${ADMIN_SOCKET_SUFFIX} would exceed the ${SOCKET_PATH_MAX}-byte limit of a UNIX socket path; use a shorter folder, e.g. ${example}`);
     }
     return problems;

@@ -113,6 +113,16 @@ describe("the daily backup container under Pulumi mocks", function () {
         assert.throws(() => parseDeployConfig(stackConfig("staging", { backupKeepDailyDays: plainSetting("0") }), ctx), /backupKeepDailyDays/);
     });
 
+    it("refuses a backupDir another user could take or a reboot would empty, naming what is at stake", () => {
+        const refused = (dir: string) => () => parseDeployConfig(stackConfig("staging", { backupDir: plainSetting(dir) }), ctx);
+        assert.throws(refused("/tmp/backups"), /backupDir "\/tmp\/backups" is under \/tmp, .*could create it first and then own the shop's database backups/);
+        assert.throws(refused("/run/shop-backups"), /backupDir .*emptied at every boot: every backup would be gone after a reboot/);
+        assert.throws(refused("backups"), /backupDir "backups" must be an absolute path/);
+        // No socket lives there: a long path is fine.
+        const long = `/srv/${"b".repeat(120)}`;
+        assert.equal(parseDeployConfig(stackConfig("staging", { backupDir: plainSetting(long) }), ctx).backup.dir, long);
+    });
+
     it("escapes the password for libpq's password file", () => {
         assert.equal(pgpassLine("a:b\\c"), "*:*:*:*:a\\:b\\\\c\n");
         assert.equal(parseScriptUser("preflight: host scripts run as 1001:1002\npreflight: ok\n"), "1001:1002");
