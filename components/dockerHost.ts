@@ -10,7 +10,7 @@ import { renderBuildkitdToml } from "../lib/buildkitdToml";
 import { applyDaemonJsonEnv, desiredDaemonSettings } from "../lib/daemonJson";
 import { parseScriptUser } from "../lib/databaseBackup";
 import { DeployConfig, HostTarget } from "../lib/deployConfig";
-import { renderHostInvocation } from "../lib/hostInvocation";
+import { renderHostInvocation, renderStdinHostInvocation } from "../lib/hostInvocation";
 import { hostNames } from "../lib/hostNames";
 import { dockerSshOptions, knownHostsLine, sshFiles } from "../lib/sshTransport";
 import { writeSshIdentity } from "./sshIdentity";
@@ -117,7 +117,11 @@ export class DockerHost extends pulumi.ComponentResource {
     runScript(name: string, run: HostScriptRun, opts: pulumi.CustomResourceOptions): command.local.Command | command.remote.Command {
         const script = hostScript(run.script);
         const sudo = Boolean(run.privileged) && this.config.sudo;
-        const create = pulumi.all(run.env).apply((env) => renderHostInvocation({ script, name: run.script, env, sudo }));
+        // The script goes on stdin ahead of its data: a failed command's error quotes the command line,
+        // which then stays short enough for the script's own reason to show after it.
+        const invocation = pulumi.all(run.env).apply((env) => renderStdinHostInvocation({ script, name: run.script, env, sudo }));
+        const create = invocation.apply((i) => i.command);
+        const stdin = run.stdin === undefined ? invocation.apply((i) => i.stdinPrefix) : pulumi.all([invocation, run.stdin]).apply(([i, data]) => i.stdinPrefix + data);
         const triggers = [contentHash(script), ...(run.triggers ?? [])];
         const secretOpts: pulumi.CustomResourceOptions = run.secretOutput ? { additionalSecretOutputs: ["stdout", "stderr"] } : {};
         const logging = run.secretOutput ? "none" : "stdoutAndStderr";
@@ -127,14 +131,14 @@ export class DockerHost extends pulumi.ComponentResource {
         const addPreviousOutputInEnv = false;
         const host = this.config.host;
         if (host.kind === "local") {
-            return new command.local.Command(name, { create, stdin: run.stdin, triggers, logging, addPreviousOutputInEnv }, { ...opts, ...secretOpts });
+            return new command.local.Command(name, { create, stdin, triggers, logging, addPreviousOutputInEnv }, { ...opts, ...secretOpts });
         }
         return new command.remote.Command(
             name,
             {
                 connection: { host: host.hostname, port: host.port, user: host.user, privateKey: pulumi.secret(host.privateKey.reveal()), hostKey: host.hostKey },
                 create,
-                stdin: run.stdin,
+                stdin,
                 triggers,
                 logging,
                 addPreviousOutputInEnv,

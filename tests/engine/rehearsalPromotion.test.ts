@@ -221,6 +221,15 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
         assert.match(status.output, /edge +UP, check L7OK/);
         const logs = await prod.logs(["--role", "edge", "--tail", "3"]);
         assert.equal(logs.status, 0, logs.output);
+        // A manual backup over ssh, as the deploy user, into the folder the deploys use.
+        const backup = await prod.database(["backup"]);
+        assert.equal(backup.status, 0, backup.output);
+        const name = /^backup: (prod\S*-manual-\d{8}T\d{6}Z\.dump) \d+ bytes/m.exec(backup.output)?.[1];
+        assert.ok(name, `no manual backup named in:\n${backup.output}`);
+        // The host is a network namespace: its files are this machine's.
+        const file = fs.statSync(path.join(prodNames().edgeDir.replace(/\/edge$/, ""), "backups", name));
+        assert.equal(file.mode & 0o777, 0o600);
+        assert.notEqual(file.uid, 0, "the deploy user, not root, owns its backups (sudo is off)");
     });
 
     it("prod served every request of the sequence; no secret is in plain text in either state", async function () {

@@ -6,11 +6,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { hostScript, HostScriptName } from "../../components/hostScripts";
-import { renderHostInvocation } from "../../lib/hostInvocation";
+import { renderHostInvocation, renderStdinHostInvocation } from "../../lib/hostInvocation";
 
 const SCRIPTS: HostScriptName[] = [
     "apply-daemon-json",
     "backup-database",
+    "daily-backup",
     "ensure-buildkit-builder",
     "health-gate",
     "install-edge-config",
@@ -19,6 +20,7 @@ const SCRIPTS: HostScriptName[] = [
     "prune-release-images",
     "restore-database",
     "run-migration",
+    "stack-status",
     "stop-worker",
     "traffic-switch",
 ];
@@ -46,6 +48,22 @@ describe("host scripts as sent to a host", () => {
         } finally {
             fs.rmSync(empty, { recursive: true, force: true });
         }
+    });
+
+    it("a script sent on stdin ahead of its data: the largest one runs whole, its data follows, and the command line stays short", () => {
+        const script = hostScript("backup-database");
+        const { command, stdinPrefix } = renderStdinHostInvocation({ script, name: "backup-database", env: { BACKUP_NAME: "../evil.dump" }, sudo: false });
+        assert.ok(command.length < 800 && script.length > 20000, `command ${command.length} characters for a script of ${script.length}`);
+        const refused = spawnSync("/bin/sh", ["-c", command], { input: `${stdinPrefix}the-password\n`, encoding: "utf8", env: { PATH: process.env.PATH } });
+        assert.equal(refused.status, 2, refused.stdout + refused.stderr);
+        assert.match(refused.stderr, /^backup-database: BACKUP_NAME '\.\.\/evil\.dump' is not a dump name/m, "the script's own reason, from the script that ran whole");
+
+        const probe = renderStdinHostInvocation({ script: 'IFS= read -r first\nrest=$(cat)\nprintf "%s|%s|%s|%s" "$0" "$A" "$first" "$rest"', name: "probe", env: { A: "it's $HOME" }, sudo: false });
+        const data = spawnSync("/bin/sh", ["-c", probe.command], { input: `${probe.stdinPrefix}s3cret line\nmore\n\\ data`, encoding: "utf8" });
+        assert.equal(data.stdout, "probe|it's $HOME|s3cret line|more\n\\ data");
+        const cut = spawnSync("/bin/sh", ["-c", command], { input: stdinPrefix.slice(0, 5000), encoding: "utf8" });
+        assert.equal(cut.status, 2);
+        assert.match(cut.stderr, /the script did not arrive whole on stdin \(\d+ lines missing\); nothing ran/);
     });
 
     it("passes values with quotes and spaces to the script unchanged", () => {

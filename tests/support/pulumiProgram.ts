@@ -179,3 +179,17 @@ const SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d";
 export function isWrappedSecret(value: unknown): boolean {
     return typeof value === "object" && value !== null && SECRET_SIGNATURE in value;
 }
+
+/**
+ * A host command's stdin split as the loader on its command line reads it (lib/hostInvocation.ts):
+ * the script's lines first, then the script's own data. Unwraps a secret stdin.
+ */
+export function hostCommandStdin(resource: DeclaredResource): { script: string; data: string } {
+    const create = String(resource.inputs.create);
+    const count = /__mdn=(\d+) /.exec(create)?.[1];
+    if (count === undefined) throw new Error(`${resource.name}: its command line has no stdin loader: ${create.slice(0, 200)}`);
+    const raw = resource.inputs.stdin;
+    const stdin = String(isWrappedSecret(raw) ? (raw as { value: unknown }).value : raw);
+    const lines = stdin.split("\n");
+    return { script: lines.slice(0, Number(count)).join("\n") + "\n", data: lines.slice(Number(count)).join("\n") };
+}

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { backupEnv, backupTarget, parseBackupReport, parseRetentionReport, parseScriptUser, pgpassLine } from "../../lib/databaseBackup";
 import { parseDeployConfig } from "../../lib/deployConfig";
 import { hostNames } from "../../lib/hostNames";
-import { isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
+import { isWrappedSecret, hostCommandStdin, runProgram, valueOf } from "../support/pulumiProgram";
 import { dependsOnNames, plainSetting, release, stackConfig } from "./testStacks";
 
 const ctx = { stack: "staging", homeDir: "/home/shop" };
@@ -55,7 +55,10 @@ describe("the pre-migration backup under Pulumi mocks", function () {
         const create = String(await valueOf(backup.inputs.create as pulumi.Input<string>));
         assert.match(create, /^sudo -n env BACKUP_DIR='\/var\/lib\/medusa-deploy\/staging\/backups' BACKUP_NAME_PREFIX='staging-deploy-A' /);
         assert.ok(isWrappedSecret(backup.inputs.stdin), "the password on stdin is a secret");
-        const password = String((backup.inputs.stdin as { value: string }).value).trim();
+        const { script, data } = hostCommandStdin(backup);
+        assert.match(script, /^#!\/bin\/sh\n# backup-database\.sh/);
+        const password = data.trim();
+        assert.equal(data.split("\n").filter(Boolean).length, 1, "one line of data after the script: the password");
         assert.ok(password.length >= 16);
         assert.ok(!create.includes(password), "the password is not on the command line");
         assert.deepEqual(run.outputs.lastBackup, { name: "staging-deploy-A-20261202T101500Z.dump", bytes: 4096, release: "A", folder: "/var/lib/medusa-deploy/staging/backups", kept: 3, folderBytes: 12288 });

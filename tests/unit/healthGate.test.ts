@@ -8,7 +8,7 @@ import { KEPT_COMMAND_INPUTS } from "../../components/colourSet";
 import { contentHash, hostScript } from "../../components/hostScripts";
 import { RawConfig } from "../../lib/deployConfig";
 import { GATE_LOG_LINES, healthGateCommandTimeout, healthGateEnv } from "../../lib/healthGate";
-import { DeclaredResource, isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
+import { DeclaredResource, isWrappedSecret, hostCommandStdin, runProgram, valueOf } from "../support/pulumiProgram";
 import { DEV, STAGING, dependsOnNames, digest, imageA, imageB, release, stackConfig } from "./testStacks";
 
 
@@ -38,7 +38,8 @@ describe("the health gate under Pulumi mocks", function () {
 
         const gate = run.named("blue-health-gate");
         assert.equal(gate.type, "command:local:Command");
-        assert.match(String(gate.inputs.create), / sh -c '#!\/bin\/sh\n# health-gate\.sh/, "the script text goes to sh -c");
+        assert.match(hostCommandStdin(gate).script, /^#!\/bin\/sh\n# health-gate\.sh/, "the script's text goes on stdin");
+        assert.ok(String(gate.inputs.create).length < 1500, "the command line stays short: a provider's error quotes it before the script's output");
         assert.doesNotMatch(String(gate.inputs.create), /^sudo/, "the docker CLI is enough");
         assert.deepEqual(assignments(gate.inputs.create), {
             GATE_CONTAINER: "medusa-dev-blue-server",
@@ -73,10 +74,10 @@ describe("the health gate under Pulumi mocks", function () {
         const run = await runProgram({ stack: "dev", config, appRelease: "A" });
         const gate = run.named("blue-health-gate");
         assert.ok(isWrappedSecret(gate.inputs.stdin), "stdin is a secret");
-        const stdin = String((gate.inputs.stdin as { value: unknown }).value);
+        const stdin = hostCommandStdin(gate).data;
         assert.match(stdin, /^DATABASE_URL=/m);
         assert.match(stdin, /^JWT_SECRET=/m);
-        assert.equal(stdin, String((run.named("blue-migration").inputs.stdin as { value: unknown }).value), "the same env lines as the migration's");
+        assert.equal(stdin, hostCommandStdin(run.named("blue-migration")).data, "the same env lines as the migration's");
         const secrets = Object.values(config).filter((s) => s.secret).map((s) => s.value);
         for (const secret of secrets) assert.ok(!String(gate.inputs.create).includes(secret), "no secret on the command line");
     });

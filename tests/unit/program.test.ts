@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { SETTINGS_INPUTS } from "../../components/colourSet";
 import { RawConfig } from "../../lib/deployConfig";
 import { sshFiles } from "../../lib/sshTransport";
-import { DeclaredResource, isWrappedSecret, runProgram, valueOf } from "../support/pulumiProgram";
+import { DeclaredResource, isWrappedSecret, hostCommandStdin, runProgram, valueOf } from "../support/pulumiProgram";
 import { loadStackConfig, repoRoot, requiredSecretsOf, requiredSettingsOf } from "../support/stackFiles";
 import { requiredSettingValue, strongSecret } from "./fixtureSecrets";
 
@@ -386,12 +386,12 @@ describe("DockerHost under Pulumi mocks", function () {
         assert.deepEqual(names(dev, "command:remote:Command"), []);
         assert.doesNotMatch(String(dev.named("edge-config").inputs.create), /sudo/);
         // HAProxy creates its sockets as the user it runs as: no owner on the socket line.
-        assert.match(String(dev.named("edge-config").inputs.stdin), /stats socket \/run\/medusa-edge\/admin\.sock mode 600 level admin/);
+        assert.match(hostCommandStdin(dev.named("edge-config")).data, /stats socket \/run\/medusa-edge\/admin\.sock mode 600 level admin/);
         const staging = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         const edgeConfig = staging.named("edge-config");
         assert.match(String(edgeConfig.inputs.create), /^sudo -n env EDGE_CONTAINER='medusa-staging-edge' EDGE_CONTROL_DIR='\/var\/lib\/medusa-deploy\/staging\/edge-control' EDGE_DIR='\/var\/lib\/medusa-deploy\/staging\/edge'/);
         assert.ok(isWrappedSecret(edgeConfig.inputs.connection), "the ssh connection (with the private key) is a secret");
-        assert.match(String(edgeConfig.inputs.stdin), /stats socket \S+ mode 600 level admin/);
+        assert.match(hostCommandStdin(edgeConfig).data, /stats socket \S+ mode 600 level admin/);
         assert.deepEqual(names(dev, "command:local:Command").includes("daemon-json"), false, "dev leaves the local daemon.json alone");
     });
 });

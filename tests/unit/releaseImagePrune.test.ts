@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostScript } from "../../components/hostScripts";
 import { renderHostInvocation } from "../../lib/hostInvocation";
 import { pruneReleaseImagesEnv, repositoryOf } from "../../lib/releaseImagePrune";
-import { DeclaredResource, ProgramRun, runProgram, valueOf } from "../support/pulumiProgram";
+import { DeclaredResource, ProgramRun, hostCommandStdin, runProgram, valueOf } from "../support/pulumiProgram";
 import { DEV, STAGING, digest, imageA, imageB, release, stackConfig } from "./testStacks";
 
 
@@ -76,7 +76,7 @@ describe("release image prune under Pulumi mocks", function () {
         const env = assignments(prune.inputs.create);
         assert.equal(env.IMAGE_REPOSITORY, "localhost:5000/medusa-store");
         assert.equal(env.KEEP_IMAGES, (run.outputs.blue as { image: string }).image);
-        assert.match(String(prune.inputs.create), / sh -c '#!\/bin\/sh\n# prune-release-images\.sh/);
+        assert.match(hostCommandStdin(prune).script, /^#!\/bin\/sh\n# prune-release-images\.sh/);
         assert.doesNotMatch(String(prune.inputs.create), /^sudo/);
         assert.deepEqual((await directDependencies(prune)).map((r) => (r as unknown as { __name: string }).__name), ["shop"], "waits for the whole deployment");
         const waited = await waitsFor(run, prune);

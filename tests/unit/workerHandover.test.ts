@@ -9,7 +9,7 @@ import { renderHostInvocation } from "../../lib/hostInvocation";
 import { hostNames } from "../../lib/hostNames";
 import { PreviousState, planRelease } from "../../lib/releasePlan";
 import { planWorkerHandover, stopWorkerEnv, WORKER_DRAIN_SECONDS } from "../../lib/workerHandover";
-import { ProgramRun, runProgram, valueOf } from "../support/pulumiProgram";
+import { ProgramRun, hostCommandStdin, runProgram, valueOf } from "../support/pulumiProgram";
 import { DEV, dependsOnNames, imageA, imageB, release, stackConfig } from "./testStacks";
 
 
@@ -83,7 +83,7 @@ describe("worker handover under Pulumi mocks", function () {
         assert.equal(env.WORKER_NAME, "medusa-dev-blue-worker");
         assert.equal(env.NEXT_WORKER, "medusa-dev-green-worker");
         assert.equal(env.WORKER_DRAIN_SECONDS, "30");
-        assert.match(String(stop.inputs.create), / sh -c '#!\/bin\/sh\n# stop-worker\.sh/, "the script text goes to sh -c");
+        assert.match(hostCommandStdin(stop).script, /^#!\/bin\/sh\n# stop-worker\.sh/, "the script's text goes on stdin");
         assert.doesNotMatch(String(stop.inputs.create), /^sudo/);
         // The switch is the handover's dependency, so a failed switch never stops anything.
         assert.deepEqual(await dependsOnNames(stop), ["switch"]);
