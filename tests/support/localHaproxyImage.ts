@@ -62,7 +62,9 @@ function haproxyVersion(): string {
 
 function existingVersion(dockerd: PrivateDockerd, tag: string): string | undefined {
     try {
-        return dockerd.docker(["image", "inspect", "--format", `{{index .Config.Labels "${VERSION_LABEL}"}}`, tag]).trim() || undefined;
+        // A missing image is the expected answer the first time: the daemon's "no such image" is not shown.
+        const format = `{{index .Config.Labels "${VERSION_LABEL}"}}`;
+        return execFileSync("docker", ["image", "inspect", "--format", format, tag], { env: dockerd.env(), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() || undefined;
     } catch {
         return undefined;
     }
