@@ -224,7 +224,7 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
         // A manual backup over ssh, as the deploy user, into the folder the deploys use.
         const backup = await prod.database(["backup"]);
         assert.equal(backup.status, 0, backup.output);
-        const name = /^backup: (prod\S*-manual-\d{8}T\d{6}Z\.dump) \d+ bytes/m.exec(backup.output)?.[1];
+        const name = /^backup: (\S*-manual-\d{8}T\d{6}Z\.dump) \d+ bytes/m.exec(backup.output)?.[1];
         assert.ok(name, `no manual backup named in:\n${backup.output}`);
         // The host is a network namespace: its files are this machine's.
         const file = fs.statSync(path.join(prodNames().edgeDir.replace(/\/edge$/, ""), "backups", name));
