@@ -17,7 +17,7 @@ import { LocalRegistry } from "../support/localRegistry";
 import { ensureLocalPostgresImage, ensureLocalRedisImage } from "../support/localServiceImages";
 import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
-import { assertServedOnlyBy, DeployRun, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack, startBuildingHost } from "../support/rehearsal";
+import { assertServedOnlyBy, stopSequenceOnFailure, DeployRun, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack, startBuildingHost } from "../support/rehearsal";
 import { PROJECT_DIR, requireToolchain, Toolchain } from "../support/toolchain";
 
 const WORK = path.join(PROJECT_DIR, ".test-work/rehearsal", String(process.pid));
@@ -28,7 +28,7 @@ const secret = (bytes: number) => crypto.randomBytes(bytes).toString("hex");
 describe("deploy rehearsal on the real engine: a local docker host under load", function () {
     this.timeout(40 * 60 * 1000);
     // One sequence: a step that fails leaves nothing for the next ones to test.
-    this.bail(true);
+    stopSequenceOnFailure(this);
 
     let toolchain: Toolchain;
     let dockerd: PrivateDockerd;
@@ -83,7 +83,7 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
                 redisImage: ensureLocalRedisImage(dockerd),
                 edgeImage: ensureLocalHaproxyImage(dockerd),
                 edgePort: String(await freePort()),
-                healthTimeoutSeconds: "30",
+                healthTimeoutSeconds: "120",
                 switchWatchSeconds: "3",
                 // Images imported into the test dockerd have no registry digest to pin.
                 allowMutableImages: "edgeImage,postgresImage,redisImage",

@@ -17,7 +17,7 @@ import { LocalRegistry } from "../support/localRegistry";
 import { ensureLocalPostgresImage, ensureLocalRedisImage } from "../support/localServiceImages";
 import { PrivateDockerd, unmountUnder } from "../support/privateDockerd";
 import { isRoot, requireCommands, requireReal } from "../support/realComponent";
-import { assertServedOnlyBy, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack, startBuildingHost } from "../support/rehearsal";
+import { assertServedOnlyBy, stopSequenceOnFailure, GOOD_RELEASE, loadSummary, RehearsalLog, RehearsalStack, startBuildingHost } from "../support/rehearsal";
 import { SshTestHost } from "../support/sshTestHost";
 import { PROJECT_DIR, requireToolchain, Toolchain } from "../support/toolchain";
 
@@ -29,7 +29,7 @@ const secret = (bytes: number) => crypto.randomBytes(bytes).toString("hex");
 
 describe("deploy rehearsal on the real engine: staging builds locally, prod on an ssh host promotes by digest", function () {
     this.timeout(40 * 60 * 1000);
-    this.bail(true);
+    stopSequenceOnFailure(this);
 
     let toolchain: Toolchain;
     let dockerd: PrivateDockerd;
@@ -74,7 +74,7 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
         ensureLocalHaproxyImage(sshHost.dockerd.dockerd);
 
         // Images imported into the test dockerds have no registry digest to pin.
-        const common = { healthTimeoutSeconds: "30", switchWatchSeconds: "3", allowMutableImages: "edgeImage,postgresImage,redisImage", ...services };
+        const common = { healthTimeoutSeconds: "120", switchWatchSeconds: "3", allowMutableImages: "edgeImage,postgresImage,redisImage", ...services };
         staging = new RehearsalStack(toolchain, {
             work: path.join(WORK, "staging"),
             stack: STAGING,

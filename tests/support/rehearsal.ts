@@ -233,3 +233,18 @@ export async function startBuildingHost(work: string, toolchain: Toolchain): Pro
     dockerd.docker(["push", nodeImage]);
     return { dockerd, registry, nodeImage };
 }
+
+/**
+ * One sequence: once a step fails, the later steps of this suite are skipped (they would only test
+ * the wreck). Not mocha's `bail`: under `--parallel` a bail terminates every worker of the run, and
+ * the results of all the other test files running beside the rehearsal were lost.
+ */
+export function stopSequenceOnFailure(suite: Mocha.Suite): void {
+    let failed: string | undefined;
+    suite.beforeEach(function () {
+        if (failed) this.skip();
+    });
+    suite.afterEach(function () {
+        if (this.currentTest?.state === "failed") failed ??= this.currentTest.title;
+    });
+}
