@@ -205,7 +205,7 @@ export class HaproxyEdge {
      * Verification goes through the operator socket (VERIFY_UNIX_SOCKET), as components/trafficSwitch.ts
      * does; `env` may set VERIFY_UNIX_SOCKET to "" for the VERIFY_URL-only mode.
      */
-    async runSwitch(target: string, env: Record<string, string> = {}, terminateAfterMs?: number): Promise<SwitchResult> {
+    async runSwitch(target: string, env: Record<string, string> = {}, terminate?: number | { stdout: RegExp; afterMs: number }): Promise<SwitchResult> {
         const startedAt = performance.now();
         const run = await runShellScript(this.switchScript, {
             env: {
@@ -222,7 +222,7 @@ export class HaproxyEdge {
                 WATCH_SECONDS: "0",
                 ...env,
             },
-            terminateAfterMs,
+            ...(typeof terminate === "number" ? { terminateAfterMs: terminate } : terminate ? { terminateWhen: terminate } : {}),
         });
         return { code: run.status, stdout: run.stdout, stderr: run.stderr, startedAt, endedAt: performance.now() };
     }

@@ -19,6 +19,8 @@ export interface ScriptRunOptions {
     timeoutMs?: number;
     /** SIGTERM after this long, to test the script's own interruption handling. */
     terminateAfterMs?: number;
+    /** SIGTERM `afterMs` after the script's stdout first matches `stdout` (a stage it reached, however loaded the machine). */
+    terminateWhen?: { stdout: RegExp; afterMs: number };
     onStart?: (pid: number) => void;
 }
 
@@ -28,7 +30,12 @@ export function runShellScript(script: string, options: ScriptRunOptions): Promi
         const child = spawn("/bin/sh", [script], { env: options.env, stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
-        child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        let signalled: NodeJS.Timeout | undefined;
+        child.stdout?.on("data", (chunk: Buffer) => {
+            stdout += chunk.toString();
+            const when = options.terminateWhen;
+            if (when && !signalled && when.stdout.test(stdout)) signalled = setTimeout(() => child.kill("SIGTERM"), when.afterMs);
+        });
         child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
         const kill = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 120000);
         const terminate = options.terminateAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGTERM"), options.terminateAfterMs);
@@ -36,6 +43,7 @@ export function runShellScript(script: string, options: ScriptRunOptions): Promi
         child.on("close", (status) => {
             clearTimeout(kill);
             if (terminate) clearTimeout(terminate);
+            if (signalled) clearTimeout(signalled);
             resolve({ status, stdout, stderr, ms: Date.now() - started });
         });
         if (options.input !== undefined) {
