@@ -221,9 +221,12 @@ export class ColourSet extends pulumi.ComponentResource {
                 healthcheck: {
                     tests: ["CMD", "node", "-e", `fetch('http://127.0.0.1:${MEDUSA_PORT}/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
                     interval: "5s",
-                    timeout: "4s",
+                    // Each check starts a node process: on a busy host (a build beside the shop, or
+                    // 2 cores under CI load) that alone took over 4 s, and three slow checks in a
+                    // row called a serving server unhealthy while HAProxy's checks passed.
+                    timeout: "10s",
                     startPeriod: "60s",
-                    retries: 3,
+                    retries: 5,
                 },
                 // Not the provider's wait: it ends only on "healthy", so an unhealthy or crashed server
                 // costs the whole waitTimeout, and on a timeout the container is already in the state,
