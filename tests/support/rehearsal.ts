@@ -235,14 +235,15 @@ export async function startBuildingHost(work: string, toolchain: Toolchain): Pro
 }
 
 /**
- * One sequence: once a step fails, the later steps of this suite are skipped (they would only test
- * the wreck). Not mocha's `bail`: under `--parallel` a bail terminates every worker of the run, and
- * the results of all the other test files running beside the rehearsal were lost.
+ * One sequence: once a step fails, the later steps of this suite fail at once without running (they
+ * would only test the wreck; never a skip, which CI must not show). Not mocha's `bail`: under
+ * `--parallel` a bail terminates every worker of the run, and the results of all the other test
+ * files running beside the rehearsal were lost.
  */
 export function stopSequenceOnFailure(suite: Mocha.Suite): void {
     let failed: string | undefined;
     suite.beforeEach(function () {
-        if (failed) this.skip();
+        if (failed) throw new Error(`not run: the earlier step "${failed}" failed, and this one depends on it`);
     });
     suite.afterEach(function () {
         if (this.currentTest?.state === "failed") failed ??= this.currentTest.title;
