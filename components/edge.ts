@@ -6,6 +6,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { DeployConfig } from "../lib/deployConfig";
+import { DEFAULT_ASSET_PATHS, edgeControlFiles, EdgeControlFiles, MAINTENANCE_MAP_NAME, PREVIEW_MAP_NAME, sideFilesEnv } from "../lib/edgeControls";
 import { EdgeClientLimits, renderHaproxyConfig } from "../lib/haproxyConfig";
 import { EDGE_CONTAINER_PORT, HostNames, MEDUSA_PORT } from "../lib/hostNames";
 import { DockerHost } from "./dockerHost";
@@ -25,6 +26,11 @@ export interface EdgeArgs {
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
+/** The maintenance and preview files of this stack's edge, at the path the edge container sees. */
+export function stackEdgeControls(names: HostNames): EdgeControlFiles {
+    return edgeControlFiles(names.edgeMountPoint);
+}
+
 export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeClientLimits>): string {
     return renderHaproxyConfig({
         bindAddress: "0.0.0.0",
@@ -39,6 +45,8 @@ export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeCl
         // Docker's embedded DNS: a replaced colour container comes back with a new address.
         resolver: { nameserver: "127.0.0.11:53" },
         clientLimits,
+        controls: stackEdgeControls(names),
+        assetPaths: DEFAULT_ASSET_PATHS,
     });
 }
 
@@ -82,6 +90,8 @@ export class Edge extends pulumi.ComponentResource {
                     EDGE_RUN_DIR: names.edgeRunDir,
                     EDGE_IMAGE: edge.image,
                     EDGE_CONTAINER: names.edge,
+                    ...sideFilesEnv(stackEdgeControls(names).sideFiles),
+                    EDGE_MAPS: `${MAINTENANCE_MAP_NAME} ${PREVIEW_MAP_NAME}`,
                     ...(host.scriptsRunAsRoot ? { EDGE_USER: args.edgeUser } : {}),
                 },
                 stdin: config,

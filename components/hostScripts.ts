@@ -13,6 +13,8 @@ export type HostScriptName =
     | "prune-backups"
     | "restore-database"
     | "stack-status"
+    | "edge-maintenance"
+    | "edge-preview"
     | "ensure-buildkit-builder"
     | "health-gate"
     | "install-edge-config"

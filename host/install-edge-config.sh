@@ -49,6 +49,13 @@
 #   EDGE_LOCK_TIMEOUT    Seconds to wait for the lock. Default: 120.
 #   EDGE_LOCK_METHOD     auto | flock | mkdir. Default: auto (flock when installed, else a lock folder
 #                        "$EDGE_LOCK_FILE.d" holding the owner's pid).
+#   EDGE_SIDE_FILES      Names of files the config reads (lib/edgeControls.ts: the maintenance Lua
+#                        and page), each named by its content's hash, so a new one never changes what a
+#                        running config uses: "maintenance-hold-<12 hex>.lua ...". The n-th file's
+#                        content is in EDGE_SIDE_FILE_<n>. A name that exists is left as it is.
+#   EDGE_MAPS            Map files the edge's runtime controls change (maintenance.map preview.map):
+#                        created in EDGE_DIR, 0644, when absent (maintenance.map with "mode off"), never
+#                        overwritten: they hold the operator's current maintenance and preview state.
 #   DOCKER_HOST          honoured by the docker CLI of the default commands.
 #
 # What is checked before anything changes: EDGE_DIR and EDGE_CONTROL_DIR are folders, not symbolic
@@ -216,6 +223,43 @@ if [ "$SAFE_UID" -eq 0 ]; then
     chown -h "$EDGE_UID:$EDGE_GID" "$EDGE_RUN_DIR" || die 1 "cannot give $EDGE_RUN_DIR to the edge user $EDGE_USER; $CONFIG was not touched"
 fi
 chmod 0700 "$EDGE_RUN_DIR" || die 1 "cannot set mode 0700 on $EDGE_RUN_DIR; $CONFIG was not touched"
+
+# ---- 1b. the files the config reads besides itself -----------------------------------------------
+# Written before the check, which loads them. New names only: a running edge never sees a change.
+EDGE_SIDE_FILES=${EDGE_SIDE_FILES:-}
+EDGE_MAPS=${EDGE_MAPS:-}
+side_index=0
+for side_name in $EDGE_SIDE_FILES; do
+    side_index=$((side_index + 1))
+    case "$side_name" in
+        *[!a-z0-9.-]* | -* | *..*) die 2 "EDGE_SIDE_FILES: '$side_name' is not a side-file name (lowercase words, a 12-digit hash, .lua or .html); nothing changed" ;;
+        *-????????????.lua | *-????????????.html) ;;
+        *) die 2 "EDGE_SIDE_FILES: '$side_name' is not a side-file name (lowercase words, a 12-digit hash, .lua or .html); nothing changed" ;;
+    esac
+    side_path="$EDGE_DIR/$side_name"
+    safe_file_ok "$side_path" || refuse "$SAFE_PROBLEM"
+    [ -f "$side_path" ] && continue
+    eval "side_content=\${EDGE_SIDE_FILE_$side_index-}"
+    [ -n "$side_content" ] || die 2 "EDGE_SIDE_FILE_$side_index (the content of $side_name) is empty or unset; nothing changed"
+    side_temp=""
+    safe_temp side_temp "$EDGE_DIR" "$side_name" || die 1 "$SAFE_PROBLEM; $CONFIG was not touched"
+    printf '%s' "$side_content" >"$side_temp" && chmod 0644 "$side_temp" ||
+        die 1 "cannot write $side_temp (disk full?); $CONFIG was not touched"
+    safe_replace "$side_temp" "$side_path" || die 1 "$SAFE_PROBLEM; $CONFIG was not touched"
+done
+for map_name in $EDGE_MAPS; do
+    case "$map_name" in
+        maintenance.map | preview.map) ;;
+        *) die 2 "EDGE_MAPS: '$map_name' is not one of maintenance.map, preview.map; nothing changed" ;;
+    esac
+    map_path="$EDGE_DIR/$map_name"
+    safe_file_ok "$map_path" || refuse "$SAFE_PROBLEM"
+    [ -f "$map_path" ] && continue
+    map_temp=""
+    safe_temp map_temp "$EDGE_DIR" "$map_name" || die 1 "$SAFE_PROBLEM; $CONFIG was not touched"
+    if [ "$map_name" = maintenance.map ]; then printf 'mode off\n' >"$map_temp"; fi
+    chmod 0644 "$map_temp" && safe_replace "$map_temp" "$map_path" || die 1 "cannot create $map_path: ${SAFE_PROBLEM:-chmod failed}; $CONFIG was not touched"
+done
 
 # ---- 2. candidate -----------------------------------------------------------------------------
 # A dot name inside EDGE_DIR: same filesystem as haproxy.cfg (atomic rename) and visible through the

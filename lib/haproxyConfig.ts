@@ -4,9 +4,15 @@
 // at start. Pure function, no I/O.
 
 import { Colour, COLOURS } from "./colour";
+import { MAINTENANCE_RETRY_AFTER_SECONDS, PREVIEW_COOKIE } from "./edgeControls";
 
 /** Backend that holds one server per colour; the switch script addresses `<backend>/<colour>`. */
 export const EDGE_BACKEND_NAME = "medusa";
+/**
+ * Backend for content-hashed asset paths: both colours in rotation, and a 404 is retried on the other
+ * one (lib/edgeControls.ts DEFAULT_ASSET_PATHS). Nothing else is ever sent to the idle colour.
+ */
+export const EDGE_ASSETS_BACKEND_NAME = "medusa_assets";
 /** Frontend name, for logs and `show stat`. */
 export const EDGE_FRONTEND_NAME = "medusa_edge";
 /**
@@ -95,6 +101,18 @@ export interface EdgeServer {
     address: string;
 }
 
+/** The edge's runtime controls (lib/edgeControls.ts): paths as the edge process sees them. */
+export interface EdgeControlPaths {
+    /** `mode off|page|hold` and `hold <seconds>`, changed at runtime by host/edge-maintenance.sh. */
+    maintenanceMap: string;
+    /** sha256 of the preview token -> colour, changed at runtime by host/edge-preview.sh. */
+    previewMap: string;
+    /** The Lua action that holds requests in hold mode. */
+    holdLua: string;
+    /** The HTML answered with 503 in page mode and when a hold hits its bound. */
+    maintenancePage: string;
+}
+
 export interface EdgeConfigInput {
     /** Address the edge listens on. @example "0.0.0.0" */
     bindAddress: string;
@@ -129,6 +147,13 @@ export interface EdgeConfigInput {
     logToStdout?: boolean;
     /** Per-client connection and request-rate limits of the public frontend. */
     clientLimits?: Partial<EdgeClientLimits>;
+    /** Maintenance mode and the operator preview; omitted, the edge has neither. */
+    controls?: EdgeControlPaths;
+    /**
+     * Path prefixes (ending in '/') of content-hashed assets, answered by whichever colour has them.
+     * @default [] (every request goes to the live colour)
+     */
+    assetPaths?: string[];
 }
 
 const DURATION = /^[0-9]+(us|ms|s|m|h|d)?$/;
@@ -203,6 +228,12 @@ export function validateEdgeConfigInput(input: EdgeConfigInput): void {
     if (input.maxconn !== undefined && (!Number.isInteger(input.maxconn) || input.maxconn < 1)) {
         fail("maxconn", input.maxconn, "a positive integer");
     }
+    if (input.controls) {
+        for (const name of ["maintenanceMap", "previewMap", "holdLua", "maintenancePage"] as const) checkPath(`controls.${name}`, input.controls[name]);
+    }
+    for (const prefix of input.assetPaths ?? []) {
+        if (!/^\/[A-Za-z0-9_.\/-]*\/$/.test(prefix)) fail("assetPaths[]", prefix, "a path prefix starting and ending with '/', e.g. /app/assets/");
+    }
     for (const source of input.trustedProxies ?? []) {
         if (!CIDR.test(source)) fail("trustedProxies[]", source, "an IPv4 address or CIDR such as 10.0.0.0/8");
     }
@@ -242,6 +273,7 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
         `    server-state-file ${input.stateFilePath}`,
     );
     if (input.logToStdout) add("    log stdout format raw local0 info");
+    if (input.controls) add(`    lua-load ${input.controls.holdLua}`);
     add("");
 
     if (input.resolver !== undefined) {
@@ -316,7 +348,15 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
     add(
         `    http-request set-header X-Forwarded-Proto http${unlessProxied("X-Forwarded-Proto")}`,
         `    http-request set-header X-Forwarded-Host %[req.hdr(host)]${unlessProxied("X-Forwarded-Host")}`,
+    );
+    const controls = input.controls;
+    if (controls) add(...controlRules(controls));
+    const assetPaths = input.assetPaths ?? [];
+    if (assetPaths.length > 0) add(`    use_backend ${EDGE_ASSETS_BACKEND_NAME} if { path_beg ${assetPaths.join(" ")} }`);
+    add(
+        // An operator previewing a colour sees which one answered; nobody else does.
         `    http-response del-header ${COLOUR_HEADER}`,
+        ...(controls ? [`    http-response set-header ${COLOUR_HEADER} %[srv_name] if operator_preview`] : []),
         `    default_backend ${EDGE_BACKEND_NAME}`,
         "",
     );
@@ -332,13 +372,49 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
         "",
     );
 
+    const previewRoutes = controls ? COLOURS.map((colour) => `    use-server ${colour} if { var(txn.preview) -m str ${colour} }`) : [];
+    const servers = COLOURS.map((colour) => serverLine(colour, input.servers[colour].address, resolving));
     add(
         `backend ${EDGE_BACKEND_NAME}`,
         "    balance roundrobin",
         `    option httpchk GET ${healthPath}`,
         "    http-check expect status 200",
-        ...COLOURS.map((colour) => serverLine(colour, input.servers[colour].address, resolving)),
+        ...previewRoutes,
+        ...servers,
         "",
     );
+    if (assetPaths.length > 0) {
+        // Both colours take asset requests whatever the switch says (it drains only in the main
+        // backend); a hashed file the one asked does not have (404) is asked of the other.
+        add(
+            `backend ${EDGE_ASSETS_BACKEND_NAME}`,
+            "    balance roundrobin",
+            `    option httpchk GET ${healthPath}`,
+            "    http-check expect status 200",
+            "    retry-on 404 conn-failure empty-response",
+            "    option redispatch 1",
+            ...previewRoutes,
+            ...servers,
+            "",
+        );
+    }
     return lines.join("\n");
+}
+
+/**
+ * Maintenance and preview rules of the public frontend. The mode is read from a map on every request,
+ * so host/edge-maintenance.sh turns it on and off through the runtime API; a request that got past
+ * these rules before that is served as usual. A valid preview cookie is exempt from maintenance.
+ */
+function controlRules(controls: EdgeControlPaths): string[] {
+    const page = `status 503 content-type "text/html; charset=utf-8" hdr Retry-After ${MAINTENANCE_RETRY_AFTER_SECONDS} hdr Cache-Control no-store file ${controls.maintenancePage}`;
+    return [
+        // Only the token's hash is on the edge; the cookie must be a 64-hex-digit token to be looked up.
+        `    http-request set-var(txn.preview) req.cook(${PREVIEW_COOKIE}),sha2(256),hex,lower,map(${controls.previewMap}) if { req.cook(${PREVIEW_COOKIE}) -m reg ^[0-9a-f]{64}$ }`,
+        "    acl operator_preview var(txn.preview) -m found",
+        `    http-request set-var(txn.maintenance) str(mode),map(${controls.maintenanceMap},off)`,
+        `    http-request return ${page} if { var(txn.maintenance) -m str page } !operator_preview`,
+        "    http-request lua.medusa_hold if { var(txn.maintenance) -m str hold } !operator_preview",
+        `    http-request return ${page} if { var(txn.hold_expired) -m bool }`,
+    ];
 }

@@ -21,6 +21,11 @@ export interface BackendReply {
 
 export class ColourBackend {
     mode: BackendMode = "healthy";
+    /**
+     * The hashed admin assets this colour's release has (paths under /app/assets/): any other path
+     * there is answered 404, as Medusa's static file server does. Undefined: every path is served.
+     */
+    assets?: Set<string>;
     requestsServed = 0;
     /** performance.now() when the last /health answer went out. */
     lastHealthCheckAt = 0;
@@ -95,6 +100,11 @@ export class ColourBackend {
                     this.healthWaiters = [];
                     for (const wake of waiters) wake();
                 });
+                return;
+            }
+            if (this.assets && url.pathname.startsWith("/app/assets/") && !this.assets.has(url.pathname)) {
+                response.writeHead(404, { "content-type": "text/plain" });
+                response.end("not found");
                 return;
             }
             if (this.mode === "broken-app") {

@@ -7,11 +7,14 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
+import { DEFAULT_ASSET_PATHS, edgeControlFiles, MAINTENANCE_MAP_NAME, PREVIEW_MAP_NAME } from "../../lib/edgeControls";
 import { EDGE_BACKEND_NAME, EdgeConfigInput, renderHaproxyConfig } from "../../lib/haproxyConfig";
 import { Colour } from "../../lib/colour";
 import { runShellScript } from "./runShellScript";
 
 export const SWITCH_SCRIPT = path.resolve(__dirname, "../../host/traffic-switch.sh");
+export const MAINTENANCE_SCRIPT = path.resolve(__dirname, "../../host/edge-maintenance.sh");
+export const PREVIEW_SCRIPT = path.resolve(__dirname, "../../host/edge-preview.sh");
 
 /** A free TCP port on 127.0.0.1 (released again; the race with other processes is acceptable). */
 export async function freePort(): Promise<number> {
@@ -63,6 +66,11 @@ export interface HaproxyEdgeOptions {
     operatorTcpPort?: number;
     /** The switch script runSwitch runs (e.g. the text a host receives, written to a file). @default SWITCH_SCRIPT */
     switchScript?: string;
+    /**
+     * Render the production edge's runtime controls (maintenance, preview, asset continuity) and lay
+     * out their files as install-edge-config.sh does.
+     */
+    controls?: boolean;
 }
 
 /** The switch's VERIFY_URL through the operator socket: curl ignores the host part. */
@@ -113,6 +121,12 @@ export class HaproxyEdge {
         fs.mkdirSync(this.tempDir, { recursive: true });
         this.baseUrl = `http://127.0.0.1:${port}`;
         this.switchScript = options.switchScript ?? SWITCH_SCRIPT;
+        const controlFiles = options.controls ? edgeControlFiles(this.edgeDir) : undefined;
+        if (controlFiles) {
+            for (const file of controlFiles.sideFiles) fs.writeFileSync(path.join(this.edgeDir, file.name), file.content, { mode: 0o644 });
+            fs.writeFileSync(path.join(this.edgeDir, MAINTENANCE_MAP_NAME), "mode off\n", { mode: 0o644 });
+            fs.writeFileSync(path.join(this.edgeDir, PREVIEW_MAP_NAME), "", { mode: 0o644 });
+        }
         let config = renderHaproxyConfig({
             bindAddress: "127.0.0.1",
             bindPort: port,
@@ -120,6 +134,7 @@ export class HaproxyEdge {
             adminSocketPath: this.adminSocket,
             operatorSocketPath: this.operatorSocket,
             stateFilePath: this.stateFile,
+            ...(controlFiles ? { controls: controlFiles, assetPaths: DEFAULT_ASSET_PATHS } : {}),
             ...extra,
         });
         if (options.operatorTcpPort !== undefined) {
@@ -197,6 +212,20 @@ export class HaproxyEdge {
             if (Date.now() > deadline) throw new Error(`${colour} did not become ${up ? "up" : "down"}: ${JSON.stringify(state)}`);
             await new Promise((resolve) => setTimeout(resolve, 100));
         }
+    }
+
+    /** Runs one of the edge's control scripts (edge-maintenance.sh, edge-preview.sh) against this edge. */
+    runControl(script: string, env: Record<string, string>): Promise<import("./runShellScript").ScriptRun> {
+        return runShellScript(script, {
+            env: {
+                PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+                TMPDIR: this.tempDir,
+                EDGE_ADMIN_SOCKET: this.adminSocket,
+                EDGE_DIR: this.edgeDir,
+                EDGE_CONTROL_DIR: this.controlDir,
+                ...env,
+            },
+        });
     }
 
     /**
