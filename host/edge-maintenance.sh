@@ -83,13 +83,7 @@ if [ "$MODE" = show ]; then
     exit 0
 fi
 
-for dir in "$EDGE_DIR" "$EDGE_CONTROL_DIR"; do
-    safe_dir_state "$dir"
-    case $? in
-        1) die 2 "$SAFE_PROBLEM; refusing, nothing changed" ;;
-        2) die 2 "$dir does not exist: the edge was never installed here; nothing changed" ;;
-    esac
-done
+map_folders_ok
 safe_file_ok "$MAP_FILE" || die 2 "$SAFE_PROBLEM; refusing, nothing changed"
 
 . "${MEDUSA_DEPLOY_HOST_LIB:-$(dirname "$0")/lib}/edge-lock.sh" # medusa-deploy:inline lib/edge-lock.sh

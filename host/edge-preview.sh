@@ -67,13 +67,7 @@ MAP_FILE="$EDGE_DIR/preview.map"
 MAP_REF="$EDGE_DIR_IN_EDGE/preview.map"
 TOKEN_FILE="$EDGE_CONTROL_DIR/preview-token"
 
-for dir in "$EDGE_DIR" "$EDGE_CONTROL_DIR"; do
-    safe_dir_state "$dir"
-    case $? in
-        1) die 2 "$SAFE_PROBLEM; refusing, nothing changed" ;;
-        2) die 2 "$dir does not exist: the edge was never installed here; nothing changed" ;;
-    esac
-done
+map_folders_ok
 safe_file_ok "$MAP_FILE" || die 2 "$SAFE_PROBLEM; refusing, nothing changed"
 safe_file_ok "$TOKEN_FILE" || die 2 "$SAFE_PROBLEM; refusing, nothing changed"
 

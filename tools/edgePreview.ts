@@ -9,7 +9,7 @@
 import * as path from "node:path";
 import { PREVIEW_COOKIE } from "../lib/edgeControls";
 import { hostNames } from "../lib/hostNames";
-import { onHost, readStack, script } from "./stackHost";
+import { edgeControlEnv, onHost, readStack, script } from "./stackHost";
 
 const USAGE = "usage: npm run edge-preview -- --stack <stack> [--colour blue|green] [--rotate] [--off]";
 
@@ -38,12 +38,8 @@ export function parsePreviewArguments(argv: string[]): { stack: string; colour: 
 async function main(): Promise<void> {
     const args = parsePreviewArguments(process.argv.slice(2));
     const { config } = await readStack(args.stack, args.cwd);
-    const names = hostNames(config.stack, config.hostStateDir);
     const env = {
-        EDGE_ADMIN_SOCKET: names.adminSocket,
-        EDGE_DIR: names.edgeDir,
-        EDGE_CONTROL_DIR: names.edgeControlDir,
-        EDGE_DIR_IN_EDGE: names.edgeMountPoint,
+        ...edgeControlEnv(hostNames(config.stack, config.hostStateDir)),
         ACTION: args.off ? "off" : "on",
         COLOUR: args.colour,
         ROTATE: args.rotate ? "1" : "0",

@@ -7,7 +7,7 @@
 // Requests carrying the operator's preview cookie (npm run edge-preview) are never held.
 import * as path from "node:path";
 import { hostNames } from "../lib/hostNames";
-import { onHost, readStack, script } from "./stackHost";
+import { edgeControlEnv, onHost, readStack, script } from "./stackHost";
 
 const USAGE = "usage: npm run maintenance -- --stack <stack> page|hold|off|show [--hold <seconds>]";
 
@@ -35,12 +35,8 @@ export function parseMaintenanceArguments(argv: string[]): { stack: string; mode
 async function main(): Promise<void> {
     const args = parseMaintenanceArguments(process.argv.slice(2));
     const { config } = await readStack(args.stack, args.cwd);
-    const names = hostNames(config.stack, config.hostStateDir);
     const env = {
-        EDGE_ADMIN_SOCKET: names.adminSocket,
-        EDGE_DIR: names.edgeDir,
-        EDGE_CONTROL_DIR: names.edgeControlDir,
-        EDGE_DIR_IN_EDGE: names.edgeMountPoint,
+        ...edgeControlEnv(hostNames(config.stack, config.hostStateDir)),
         MODE: args.mode,
         HOLD_SECONDS: args.holdSeconds,
     };

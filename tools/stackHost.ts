@@ -10,6 +10,7 @@ import { writeSshIdentity } from "../components/sshIdentity";
 import { PROJECT_NAME } from "../lib/configSchema";
 import { DeployConfig, parseDeployConfig, RawConfig } from "../lib/deployConfig";
 import { renderHostInvocation } from "../lib/hostInvocation";
+import { HostNames } from "../lib/hostNames";
 import { pulumiCliRoot } from "../lib/stackCommand";
 import { dockerSshOptions, knownHostsLine, sshFiles } from "../lib/sshTransport";
 
@@ -52,6 +53,11 @@ export function onHost(config: DeployConfig, commandLine: string, stdin?: string
 /** The command line that runs host/<name>.sh there, through sudo when privileged and the stack says so. */
 export function script(config: DeployConfig, name: HostScriptName, env: Record<string, string>, privileged: boolean): string {
     return renderHostInvocation({ script: hostScript(name), name, env, sudo: privileged && config.sudo });
+}
+
+/** Where the edge control scripts (edge-maintenance.sh, edge-preview.sh) find the stack's edge on its host. */
+export function edgeControlEnv(names: HostNames): Record<string, string> {
+    return { EDGE_ADMIN_SOCKET: names.adminSocket, EDGE_DIR: names.edgeDir, EDGE_CONTROL_DIR: names.edgeControlDir, EDGE_DIR_IN_EDGE: names.edgeMountPoint };
 }
 
 export async function readStack(stackName: string, cwd: string): Promise<{ config: DeployConfig; outputs: Record<string, unknown> }> {

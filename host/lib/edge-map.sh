@@ -3,8 +3,11 @@
 # reloaded, and in the file, so a restarted edge comes back with it. Sourced from a checkout, inlined
 # when sent to a host (components/hostScripts.ts), after safe-files.sh.
 #
-# Needs from the caller: EDGE_ADMIN_SOCKET, and the functions die <code> <message> and err <message>.
+# Needs from the caller: EDGE_ADMIN_SOCKET, EDGE_DIR, EDGE_CONTROL_DIR, and the functions
+# die <code> <message> and err <message>.
 #
+#   map_folders_ok              ends the script (exit 2, nothing changed) unless EDGE_DIR and
+#                               EDGE_CONTROL_DIR exist and pass safe_dir_state.
 #   map_admin <command>         one admin command; prints HAProxy's answer; 1 when the socket is not
 #                               a socket (SAFE_PROBLEM) or cannot be reached.
 #   map_put <ref> <key> <value> sets <key> in the map the edge loaded as <ref> (adds it when absent);
@@ -14,6 +17,16 @@
 
 # shellcheck disable=SC2034 # MAP_ERROR is read by the scripts that source this file
 MAP_ERROR=""
+
+map_folders_ok() {
+    for _map_dir in "$EDGE_DIR" "$EDGE_CONTROL_DIR"; do
+        safe_dir_state "$_map_dir"
+        case $? in
+            1) die 2 "$SAFE_PROBLEM; refusing, nothing changed" ;;
+            2) die 2 "$_map_dir does not exist: the edge was never installed here; nothing changed" ;;
+        esac
+    done
+}
 
 map_admin() {
     safe_socket_ok "$EDGE_ADMIN_SOCKET" || return 1
