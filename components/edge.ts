@@ -50,6 +50,23 @@ export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeCl
     });
 }
 
+/**
+ * install-edge-config.sh's inputs for this stack: the folders, the image that validates the config,
+ * the side files and maps the config reads. `edgeUser` only when host scripts run as root.
+ */
+export function edgeInstallEnv(names: HostNames, image: string, edgeUser?: string): Record<string, string> {
+    return {
+        EDGE_DIR: names.edgeDir,
+        EDGE_CONTROL_DIR: names.edgeControlDir,
+        EDGE_RUN_DIR: names.edgeRunDir,
+        EDGE_IMAGE: image,
+        EDGE_CONTAINER: names.edge,
+        ...sideFilesEnv(stackEdgeControls(names).sideFiles),
+        EDGE_MAPS: `${MAINTENANCE_MAP_NAME} ${PREVIEW_MAP_NAME}`,
+        ...(edgeUser !== undefined ? { EDGE_USER: edgeUser } : {}),
+    };
+}
+
 /** The uid:gid install-edge-config.sh reports on its last line ("edge user: <uid>:<gid>"). */
 export function parseEdgeUser(stdout: string): string {
     const user = /^edge user: ([0-9]+:[0-9]+)$/m.exec(stdout)?.[1];
@@ -84,16 +101,7 @@ export class Edge extends pulumi.ComponentResource {
             "edge-config",
             {
                 script: "install-edge-config",
-                env: {
-                    EDGE_DIR: names.edgeDir,
-                    EDGE_CONTROL_DIR: names.edgeControlDir,
-                    EDGE_RUN_DIR: names.edgeRunDir,
-                    EDGE_IMAGE: edge.image,
-                    EDGE_CONTAINER: names.edge,
-                    ...sideFilesEnv(stackEdgeControls(names).sideFiles),
-                    EDGE_MAPS: `${MAINTENANCE_MAP_NAME} ${PREVIEW_MAP_NAME}`,
-                    ...(host.scriptsRunAsRoot ? { EDGE_USER: args.edgeUser } : {}),
-                },
+                env: edgeInstallEnv(names, edge.image, host.scriptsRunAsRoot ? args.edgeUser : undefined),
                 stdin: config,
                 triggers: [contentHash(config), host.scriptsRunAsRoot ? args.edgeUser : "script user"],
                 privileged: true,

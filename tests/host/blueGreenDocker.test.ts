@@ -18,7 +18,7 @@ import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseEdgeUser, renderEdgeConfig } from "../../components/edge";
+import { edgeInstallEnv, parseEdgeUser, renderEdgeConfig } from "../../components/edge";
 import { Colour } from "../../lib/colour";
 import { COLOUR_HEADER, EDGE_BACKEND_NAME, EDGE_SELF_HEALTH_PATH } from "../../lib/haproxyConfig";
 import { EDGE_CONTAINER_PORT, hostNames, MEDUSA_PORT } from "../../lib/hostNames";
@@ -44,14 +44,7 @@ const stateFile = path.join(names.edgeDir, "server-state");
 /** The uid:gid the edge runs as when host scripts run as root (the local image's haproxy user). */
 const EDGE_USER = "99:99";
 /** install-edge-config.sh's inputs as components/edge.ts passes them. */
-const installEnv = (): Record<string, string> => ({
-    EDGE_DIR: names.edgeDir,
-    EDGE_CONTROL_DIR: names.edgeControlDir,
-    EDGE_RUN_DIR: names.edgeRunDir,
-    EDGE_USER,
-    EDGE_IMAGE: "medusa-deploy/haproxy:local",
-    EDGE_CONTAINER: names.edge,
-});
+const installEnv = (): Record<string, string> => edgeInstallEnv(names, "medusa-deploy/haproxy:local", EDGE_USER);
 const marker = (colour: string, release: string): string => `${colour}-server@${release}`;
 
 interface Probe {
