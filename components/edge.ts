@@ -128,6 +128,12 @@ export class Edge extends pulumi.ComponentResource {
                 capabilities: { drops: ["ALL"] },
                 securityOpts: ["no-new-privileges"],
                 networksAdvanced: [{ name: args.network.name }],
+                // At start HAProxy resolves every server name (init-addr libc), and the idle colour's
+                // name does not exist yet. Docker's embedded DNS forwards an unknown name upstream; on
+                // a host whose upstream DNS is slow or unreachable, glibc's default 5 s x 2 tries per
+                // server kept the edge from opening its sockets for 40 s (measured in the rehearsal).
+                // One 1-s try bounds that; container names are answered locally and at once.
+                dnsOpts: ["timeout:1", "attempts:1"],
                 destroyGraceSeconds: 30,
             },
             { parent: this, provider: host.provider, dependsOn: [installConfig] },

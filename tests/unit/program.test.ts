@@ -267,6 +267,7 @@ describe("the program under Pulumi mocks", function () {
         ], "edge-control (lock, backups, temporary files) is not mounted");
         assert.equal(edge.inputs.readOnly, true);
         assert.deepEqual(edge.inputs.capabilities, { drops: ["ALL"] });
+        assert.deepEqual(edge.inputs.dnsOpts, ["timeout:1", "attempts:1"], "an absent colour's name must not hold the edge's start on a slow upstream DNS");
 
         const withoutSudo = await runProgram({ stack: "staging", config: stackConfig("staging", { ...release("A"), sudo: { value: "false", secret: false }, manageDaemon: { value: "false", secret: false } }), appRelease: "A" });
         const plainCreate = String(await valueOf(withoutSudo.named("edge-config").inputs.create as pulumi.Input<string>));
