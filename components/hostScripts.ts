@@ -21,6 +21,7 @@ export type HostScriptName =
     | "preflight"
     | "prune-release-images"
     | "run-migration"
+    | "run-oneoff"
     | "stop-worker"
     | "traffic-switch";
 

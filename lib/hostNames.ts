@@ -32,6 +32,8 @@ export function hostNames(stack: string, hostStateDir: string) {
         server: (colour: Colour) => `${prefix}-${colour}-server`,
         worker: (colour: Colour) => `${prefix}-${colour}-worker`,
         migration: (colour: Colour) => `${prefix}-${colour}-migrate`,
+        /** A one-off command's container (npm run exec), named by its start time: "20261203T101500Z". */
+        oneoff: (colour: Colour, stamp: string) => `${prefix}-${colour}-oneoff-${stamp}`,
         builder: `medusa-deploy-${stack}`,
     };
 }

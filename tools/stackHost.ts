@@ -2,7 +2,7 @@
 // outputs read through the pinned Pulumi CLI (secrets decrypted as `pulumi up` does), and commands
 // run on the stack's docker host, directly for host `local`, over ssh with the stack's own key and
 // pinned host key otherwise (never ~/.ssh or an agent).
-import { spawn } from "node:child_process";
+import { spawn, StdioOptions } from "node:child_process";
 import * as os from "node:os";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { hostScript, HostScriptName } from "../components/hostScripts";
@@ -11,6 +11,7 @@ import { PROJECT_NAME } from "../lib/configSchema";
 import { DeployConfig, parseDeployConfig, RawConfig } from "../lib/deployConfig";
 import { renderHostInvocation } from "../lib/hostInvocation";
 import { HostNames } from "../lib/hostNames";
+import { shellQuote } from "../lib/shellQuote";
 import { pulumiCliRoot } from "../lib/stackCommand";
 import { dockerSshOptions, knownHostsLine, sshFiles } from "../lib/sshTransport";
 
@@ -24,35 +25,50 @@ export interface HostRun {
  * ours, stdout is collected (unless `discard`) and, unless `quiet`, shown as it comes.
  */
 export function onHost(config: DeployConfig, commandLine: string, stdin?: string, options: { quiet?: boolean; discard?: boolean } = {}): Promise<HostRun> {
-    const host = config.host;
-    let child;
-    if (host.kind === "local") {
-        child = spawn("sh", ["-c", commandLine], { stdio: ["pipe", "pipe", "inherit"] });
-    } else {
-        const files = sshFiles(os.homedir(), config.stack);
-        writeSshIdentity(files, host.privateKey, knownHostsLine(host));
-        child = spawn("ssh", [...dockerSshOptions(files), "-p", String(host.port), `${host.user}@${host.hostname}`, commandLine], { stdio: ["pipe", "pipe", "inherit"] });
-    }
+    const child = spawnOnHost(config, commandLine, ["pipe", "pipe", "inherit"], false);
+    const [input, output] = [child.stdin, child.stdout];
+    if (input === null || output === null) throw new Error("internal: a host command without pipes");
     let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => {
+    output.on("data", (chunk: Buffer) => {
         // A followed log runs for hours: shown, not kept.
         if (!options.discard) stdout += chunk.toString();
         if (!options.quiet) process.stdout.write(chunk);
     });
     // A command that needs no stdin may exit before reading it: that EPIPE is not a failure.
-    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+    input.on("error", (error: NodeJS.ErrnoException) => {
         if (error.code !== "EPIPE") throw error;
     });
-    child.stdin.end(stdin ?? "");
+    input.end(stdin ?? "");
     return new Promise((resolve, reject) => {
         child.on("error", reject);
         child.on("close", (code) => resolve({ status: code ?? 1, stdout }));
     });
 }
 
+function spawnOnHost(config: DeployConfig, commandLine: string, stdio: StdioOptions, terminal: boolean) {
+    const host = config.host;
+    if (host.kind === "local") return spawn("sh", ["-c", commandLine], { stdio });
+    const files = sshFiles(os.homedir(), config.stack);
+    writeSshIdentity(files, host.privateKey, knownHostsLine(host));
+    // -t: the remote command gets a terminal of its own, so prompts and Ctrl-C reach it.
+    return spawn("ssh", [...dockerSshOptions(files), ...(terminal ? ["-t"] : []), "-p", String(host.port), `${host.user}@${host.hostname}`, commandLine], { stdio });
+}
+
+/**
+ * Runs a command line on the stack's host with our own stdin, stdout and stderr (an interactive
+ * one-off); `terminal` gives it a terminal over ssh. Resolves to its exit code.
+ */
+export function onHostAttached(config: DeployConfig, commandLine: string, terminal: boolean): Promise<number> {
+    const child = spawnOnHost(config, commandLine, "inherit", terminal);
+    return new Promise((resolve, reject) => {
+        child.on("error", reject);
+        child.on("close", (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+    });
+}
+
 /** The command line that runs host/<name>.sh there, through sudo when privileged and the stack says so. */
-export function script(config: DeployConfig, name: HostScriptName, env: Record<string, string>, privileged: boolean): string {
-    return renderHostInvocation({ script: hostScript(name), name, env, sudo: privileged && config.sudo });
+export function script(config: DeployConfig, name: HostScriptName, env: Record<string, string>, privileged: boolean, args: string[] = []): string {
+    return [renderHostInvocation({ script: hostScript(name), name, env, sudo: privileged && config.sudo }), ...args.map(shellQuote)].join(" ");
 }
 
 /** Where the edge control scripts (edge-maintenance.sh, edge-preview.sh) find the stack's edge on its host. */

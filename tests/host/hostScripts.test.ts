@@ -8,22 +8,11 @@ import * as path from "node:path";
 import { hostScript, HostScriptName } from "../../components/hostScripts";
 import { renderHostInvocation, renderStdinHostInvocation } from "../../lib/hostInvocation";
 
-const SCRIPTS: HostScriptName[] = [
-    "apply-daemon-json",
-    "backup-database",
-    "daily-backup",
-    "ensure-buildkit-builder",
-    "health-gate",
-    "install-edge-config",
-    "preflight",
-    "prune-backups",
-    "prune-release-images",
-    "restore-database",
-    "run-migration",
-    "stack-status",
-    "stop-worker",
-    "traffic-switch",
-];
+// Every script under host/, so a new one cannot be left out of this check.
+const SCRIPTS = fs
+    .readdirSync(path.join(__dirname, "../../host"))
+    .filter((file) => file.endsWith(".sh"))
+    .map((file) => file.slice(0, -".sh".length) as HostScriptName);
 
 describe("host scripts as sent to a host", () => {
     for (const name of SCRIPTS) {

@@ -13,6 +13,8 @@ export interface ScriptRun {
 
 export interface ScriptRunOptions {
     env: NodeJS.ProcessEnv;
+    /** The script's arguments ($1 ...). */
+    args?: string[];
     /** Written to the script's stdin, then closed; without it stdin is /dev/null. */
     input?: string;
     /** SIGKILL after this long. @default 120000 */
@@ -27,7 +29,7 @@ export interface ScriptRunOptions {
 export function runShellScript(script: string, options: ScriptRunOptions): Promise<ScriptRun> {
     return new Promise((resolve, reject) => {
         const started = Date.now();
-        const child = spawn("/bin/sh", [script], { env: options.env, stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+        const child = spawn("/bin/sh", [script, ...(options.args ?? [])], { env: options.env, stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         let signalled: NodeJS.Timeout | undefined;
