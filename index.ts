@@ -21,7 +21,7 @@ import { parseRecordedBuild, planBuild, RecordedBuild } from "./lib/recordedBuil
 import { PromotedImage, resolvePromotion } from "./lib/promotion";
 import { readRawConfig } from "./lib/pulumiConfigSource";
 import { ALLOW_RESTART_VARIABLE, parseAllowedRestarts, parseRecordedServices, refuseUnannouncedRestarts, restartsOf, serviceSettings } from "./lib/serviceRestarts";
-import { describePlan, planRelease, ReleasePlan } from "./lib/releasePlan";
+import { describePlan, planRelease, ReleasePlan, SWITCH_VARIABLE } from "./lib/releasePlan";
 
 interface ProgramEnvironment {
     homeDir: string;
@@ -34,6 +34,8 @@ interface ProgramEnvironment {
     machine: string;
     /** MEDUSA_DEPLOY_ALLOW_RESTART of this run: services this one deploy may restart. */
     allowRestart?: string;
+    /** MEDUSA_DEPLOY_SWITCH of this run: "1" moves traffic to the colour staged by a manual promotion. */
+    switchNow?: string;
 }
 
 const realEnvironment: ProgramEnvironment = {
@@ -43,6 +45,7 @@ const realEnvironment: ProgramEnvironment = {
     appRelease: gitRelease,
     machine: deployingMachine(),
     allowRestart: process.env[ALLOW_RESTART_VARIABLE],
+    switchNow: process.env[SWITCH_VARIABLE],
 };
 
 /** A short, stable id of this machine's buildx store (host name, user, BUILDX_CONFIG/DOCKER_CONFIG). */
@@ -62,7 +65,8 @@ async function main(env: ProgramEnvironment = realEnvironment) {
     refuseUnannouncedRestarts(restartsOf(parseRecordedServices(config.stack, recorded[OUTPUT_NAMES.services]), services), parseAllowedRestarts(env.allowRestart));
     const wanted = await wantedRelease(config, env);
 
-    const plan = planRelease(previous, wanted.release);
+    if (env.switchNow !== undefined && env.switchNow !== "" && env.switchNow !== "1") throw new Error(`${SWITCH_VARIABLE} must be 1 (move traffic to the staged colour) or unset, got "${env.switchNow}"; nothing was changed`);
+    const plan = planRelease(previous, wanted.release, { promotion: config.promotion, switchNow: env.switchNow === "1" });
     pulumi.log.info(`release plan: ${describePlan(plan)}`);
 
     const host = new DockerHost("host", { config, homeDir: env.homeDir, localUid: env.user.uid, registryAddress: registryHostOf(wanted.promoted?.image ?? (config.image.kind === "build" ? config.image.registry : "")) });
@@ -90,6 +94,8 @@ async function main(env: ProgramEnvironment = realEnvironment) {
         blue: deployment.deployed.blue,
         green: deployment.deployed.green,
         rollbackRelease: deployment.live.apply(() => plan.rollbackRelease),
+        // Manual promotion: the colour healthy on the new release that `npm run switch` makes live.
+        ...(plan.awaitingSwitch ? { awaitingSwitch: deployment.live.apply(() => plan.awaitingSwitch) } : {}),
         url: config.edge.publicUrl,
         dataVolumes: recordedDataVolumes(volumes),
         services,

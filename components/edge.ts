@@ -26,12 +26,15 @@ export interface EdgeArgs {
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
-/** The maintenance and preview files of this stack's edge, at the path the edge container sees. */
-export function stackEdgeControls(names: HostNames): EdgeControlFiles {
-    return edgeControlFiles(names.edgeMountPoint);
+/**
+ * The maintenance and preview files of this stack's edge, at the path the edge container sees;
+ * `maintenancePage` is the shop's own page (the setting maintenancePageFile), else the built-in one.
+ */
+export function stackEdgeControls(names: HostNames, maintenancePage?: string): EdgeControlFiles {
+    return edgeControlFiles(names.edgeMountPoint, maintenancePage);
 }
 
-export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeClientLimits>): string {
+export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeClientLimits>, maintenancePage?: string): string {
     return renderHaproxyConfig({
         bindAddress: "0.0.0.0",
         bindPort: EDGE_CONTAINER_PORT,
@@ -45,7 +48,7 @@ export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeCl
         // Docker's embedded DNS: a replaced colour container comes back with a new address.
         resolver: { nameserver: "127.0.0.11:53" },
         clientLimits,
-        controls: stackEdgeControls(names),
+        controls: stackEdgeControls(names, maintenancePage),
         assetPaths: DEFAULT_ASSET_PATHS,
     });
 }
@@ -54,14 +57,14 @@ export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeCl
  * install-edge-config.sh's inputs for this stack: the folders, the image that validates the config,
  * the side files and maps the config reads. `edgeUser` only when host scripts run as root.
  */
-export function edgeInstallEnv(names: HostNames, image: string, edgeUser?: string): Record<string, string> {
+export function edgeInstallEnv(names: HostNames, image: string, edgeUser?: string, maintenancePage?: string): Record<string, string> {
     return {
         EDGE_DIR: names.edgeDir,
         EDGE_CONTROL_DIR: names.edgeControlDir,
         EDGE_RUN_DIR: names.edgeRunDir,
         EDGE_IMAGE: image,
         EDGE_CONTAINER: names.edge,
-        ...sideFilesEnv(stackEdgeControls(names).sideFiles),
+        ...sideFilesEnv(stackEdgeControls(names, maintenancePage).sideFiles),
         EDGE_MAPS: `${MAINTENANCE_MAP_NAME} ${PREVIEW_MAP_NAME}`,
         ...(edgeUser !== undefined ? { EDGE_USER: edgeUser } : {}),
     };
@@ -88,7 +91,7 @@ export class Edge extends pulumi.ComponentResource {
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("medusa-deploy:index:Edge", name, {}, opts);
         const { names, host, edge } = args;
-        const config = renderEdgeConfig(names, edge.clientLimits);
+        const config = renderEdgeConfig(names, edge.clientLimits, edge.maintenancePage);
         this.adminSocket = names.adminSocket;
         this.operatorSocket = names.operatorSocket;
         this.stateFile = path.posix.join(names.edgeDir, "server-state");
@@ -101,7 +104,7 @@ export class Edge extends pulumi.ComponentResource {
             "edge-config",
             {
                 script: "install-edge-config",
-                env: edgeInstallEnv(names, edge.image, host.scriptsRunAsRoot ? args.edgeUser : undefined),
+                env: edgeInstallEnv(names, edge.image, host.scriptsRunAsRoot ? args.edgeUser : undefined, edge.maintenancePage),
                 stdin: config,
                 triggers: [contentHash(config), host.scriptsRunAsRoot ? args.edgeUser : "script user"],
                 privileged: true,

@@ -8,11 +8,15 @@
 #   CONTAINERS         required. Space-separated container names ([a-zA-Z0-9][a-zA-Z0-9_.-]*).
 #   EDGE_ADMIN_SOCKET  required. The edge's admin socket.
 #   EDGE_BACKEND       required. The edge's backend name.
+#   EDGE_MAINTENANCE_MAP, EDGE_PREVIEW_MAP  The edge's runtime maps, at the paths the edge sees them
+#                      (lib/edgeControls.ts). When set, their state is reported too.
 #
 # Stdout: "--- inspect", then a JSON array of `docker inspect` (only the containers that exist;
 # [] when none does), then "--- stat", then the CSV of `show stat <backend> 4 -1` (a header line
 # "# pxname,svname,…" and one line per server), or nothing when the edge does not answer (stderr
-# says why). Exit codes: 0 read; 2 bad input or no docker.
+# says why); with the maps set, "--- maintenance" and the `show map` of the maintenance map, and
+# "--- preview" and the colour of each preview route (one a line: never the token's hash).
+# Exit codes: 0 read; 2 bad input or no docker.
 
 set -u
 err() { printf 'stack-status: %s\n' "$*" >&2; }
@@ -47,5 +51,13 @@ elif ! command -v socat >/dev/null 2>&1; then
 else
     printf 'show stat %s 4 -1\n' "$EDGE_BACKEND" | socat -t 5 -T 5 - "UNIX-CONNECT:$EDGE_ADMIN_SOCKET" ||
         err "the edge's admin socket did not answer"
+    EDGE_MAINTENANCE_MAP=${EDGE_MAINTENANCE_MAP:-}
+    EDGE_PREVIEW_MAP=${EDGE_PREVIEW_MAP:-}
+    if [ -n "$EDGE_MAINTENANCE_MAP" ] && [ -n "$EDGE_PREVIEW_MAP" ]; then
+        echo "--- maintenance"
+        printf 'show map %s\n' "$EDGE_MAINTENANCE_MAP" | socat -t 5 -T 5 - "UNIX-CONNECT:$EDGE_ADMIN_SOCKET"
+        echo "--- preview"
+        printf 'show map %s\n' "$EDGE_PREVIEW_MAP" | socat -t 5 -T 5 - "UNIX-CONNECT:$EDGE_ADMIN_SOCKET" | awk 'NF == 3 { print $3 }'
+    fi
 fi
 exit 0

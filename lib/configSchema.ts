@@ -115,6 +115,8 @@ export const SETTINGS: readonly SettingSpec[] = [
       description: "Extra secret environment for server and worker (the whole object is a secret)." },
     { key: "healthTimeoutSeconds", type: "integer", default: 300, usedBy: "all",
       description: "How long a new colour may take to become healthy (30-3600) before the deploy fails." },
+    { key: "promotion", type: "string", default: "auto", usedBy: "all",
+      description: "`auto`: traffic moves to a new release once it is healthy. `manual`: `pulumi up` stages it on the idle colour (migrated, gated, reachable with `npm run edge-preview`) and traffic moves with `npm run switch -- --stack <stack>`." },
     { key: "switchWatchSeconds", type: "integer", default: 30, usedBy: "all",
       description: "After a traffic switch, how long (0-3600 seconds) the edge's counters for the new colour are watched; 0 disables the watch." },
     { key: "switchWatchMaxErrorRate", type: "number", default: 0.05, usedBy: "all",
@@ -122,6 +124,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     // The edge
     { key: "edgeAddress", type: "string", default: "127.0.0.1", usedBy: "all",
       description: "Host address the edge (HAProxy) publishes on. `127.0.0.1` behind an existing nginx, `0.0.0.0` to serve directly." },
+    { key: "maintenancePageFile", type: "string", usedBy: "all",
+      description: "An HTML file of the shop's (relative to the project folder, or absolute) that the edge answers with in maintenance mode (`npm run maintenance … page`, and a `hold` that ran out), with status 503 and `Retry-After`. At most 12 KiB: inline its CSS, link its images. Default: a plain built-in page." },
     { key: "edgePort", type: "integer", default: 8080, usedBy: "all",
       description: "Host port of the edge (1-65535). Must differ from the stack's other ports and from well-known host services (22, 25, 53, 2375-2377, 5432, 6379, …)." },
     { key: "edgeImage", type: "string", default: "haproxy:2.8", usedBy: "all",

@@ -3,6 +3,7 @@
 // file in one go, and nothing is declared (let alone changed on a host) until the whole configuration
 // is valid. Checks that need something besides the settings (the app folder, a local state folder)
 // look at this machine only; nothing here connects anywhere.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { appFolderProblems } from "./appFolder";
 import { PROJECT_NAME, SETTINGS, SettingSpec, findSetting } from "./configSchema";
@@ -16,6 +17,7 @@ import { SecretValue } from "./secretValue";
 import { corsProblems, hostOf, isLoopbackHost, originProblem } from "./urlRules";
 import { parseStackRef } from "./stackRef";
 import { accountsById, ContainerUser, hostAccountCollisions, parseContainerUser } from "./containerUsers";
+import { checkMaintenancePage } from "./edgeControls";
 import { EdgeClientLimits } from "./haproxyConfig";
 import { isDigestPinned, mutableImageProblem, parseAllowMutableImages, PINNED_IMAGE_SETTINGS, PinnedImageSetting } from "./imagePinning";
 
@@ -95,9 +97,19 @@ export interface DeployConfig {
         secretEnv?: SecretValue;
         healthTimeoutSeconds: number;
     };
-    edge: { address: string; port: number; image: string; publicUrl: string; clientLimits: EdgeClientLimits };
+    edge: {
+        address: string;
+        port: number;
+        image: string;
+        publicUrl: string;
+        clientLimits: EdgeClientLimits;
+        /** The shop's maintenance page (the content of maintenancePageFile); absent: the built-in one. */
+        maintenancePage?: string;
+    };
     /** uid:gid of the edge process when host scripts run as root. */
     edgeUser: string;
+    /** "auto": traffic moves once the new colour is healthy; "manual": it waits for `npm run switch`. */
+    promotion: "auto" | "manual";
     /** After a traffic switch: how long the new colour's edge counters are watched, and the error share that reverts it. */
     switchWatch: {
         /** Seconds; 0 disables the watch. */
@@ -594,7 +606,28 @@ function parseEdge(r: Reader, ctx: ConfigContext): DeployConfig["edge"] {
         connections: r.integer("edgeClientConnections", 1, 100000, " (connections per client address)") ?? 200,
         requestsPer10s: r.integer("edgeClientRequestsPer10s", 1, 10000000, " (requests per client address in 10 seconds)") ?? 5000,
     };
-    return { address, port, image, publicUrl: publicUrl.replace(/\/$/, ""), clientLimits };
+    const maintenancePage = readMaintenancePage(r, ctx);
+    return { address, port, image, publicUrl: publicUrl.replace(/\/$/, ""), clientLimits, ...(maintenancePage !== undefined ? { maintenancePage } : {}) };
+}
+
+function readMaintenancePage(r: Reader, ctx: ConfigContext): string | undefined {
+    const file = r.text("maintenancePageFile");
+    if (file === undefined) return undefined;
+    const resolved = path.resolve(ctx.projectDir ?? path.resolve(__dirname, ".."), file);
+    let page: string;
+    try {
+        page = fs.readFileSync(resolved, "utf8");
+    } catch (error) {
+        r.problem("maintenancePageFile", `must name a readable HTML file (relative to the project folder, or absolute): ${resolved}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+        return undefined;
+    }
+    try {
+        checkMaintenancePage("maintenancePageFile", page);
+    } catch (error) {
+        r.problem("maintenancePageFile", (error as Error).message.replace(/^maintenancePageFile: /, `${resolved}: `));
+        return undefined;
+    }
+    return page;
 }
 
 /** Whether a backup (before a migration or daily) runs the Postgres client image. */
@@ -744,6 +777,13 @@ function parseDaemon(r: Reader, host: HostFacts, image: ImageSource): DeployConf
     return { manage, buildkitKeepStorage, logMaxSize, logMaxFile, extra, buildkitImage };
 }
 
+function parsePromotion(r: Reader): DeployConfig["promotion"] {
+    const raw = r.text("promotion") ?? "auto";
+    if (raw === "auto" || raw === "manual") return raw;
+    r.problem("promotion", `must be \`auto\` (traffic moves once the new colour is healthy) or \`manual\` (the new colour is staged; \`npm run switch\` moves traffic), got "${raw}"`);
+    return "auto";
+}
+
 function parseSwitchWatch(r: Reader): DeployConfig["switchWatch"] {
     const seconds = r.integer("switchWatchSeconds", 0, 3600, " (seconds; 0 disables the watch)") ?? 30;
     const raw = r.text("switchWatchMaxErrorRate");
@@ -859,6 +899,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         healthTimeoutSeconds: r.integer("healthTimeoutSeconds", 30, 3600, " (seconds)") ?? 300,
     };
     const switchWatch = parseSwitchWatch(r);
+    const promotion = parsePromotion(r);
     const backup = parseBackup(r, hostStateDir, services);
 
     const localRegistryPort = r.integer("localRegistryPort", 1, 65535, " (a TCP port)");
@@ -886,6 +927,7 @@ export function parseDeployConfig(raw: RawConfig, ctx: ConfigContext): DeployCon
         edge,
         edgeUser: edgeUser ? `${edgeUser.uid}:${edgeUser.gid}` : "70002:70002",
         switchWatch,
+        promotion,
         localRegistry: localRegistryPort === undefined ? undefined : { port: localRegistryPort },
         devDefaults,
         backup,

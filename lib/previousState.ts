@@ -11,6 +11,7 @@ export const OUTPUT_NAMES = {
     blue: "blue",
     green: "green",
     rollbackRelease: "rollbackRelease",
+    awaitingSwitch: "awaitingSwitch",
     url: "url",
     dataVolumes: "dataVolumes",
     services: "services",

@@ -26,7 +26,23 @@ export type PlanKind =
     /** The idle colour still runs the release: traffic moves back to it, nothing is rebuilt. */
     | "switch-back"
     /** Neither colour runs the release: the idle colour is replaced with it, then goes live. */
-    | "deploy-idle";
+    | "deploy-idle"
+    /**
+     * Manual promotion (promotion: manual): neither colour runs the release; the idle colour is
+     * replaced with it, migrated and gated, and traffic stays where it is until `npm run switch`.
+     */
+    | "stage-idle";
+
+/** Set to 1 for the one `pulumi up` that moves traffic to a staged colour (what `npm run switch` runs). */
+export const SWITCH_VARIABLE = "MEDUSA_DEPLOY_SWITCH";
+
+/** How a deploy moves traffic: automatically once the new colour is healthy, or on the operator's word. */
+export interface PromotionChoice {
+    /** "manual": a new release is staged on the idle colour; traffic moves only with `switchNow`. */
+    promotion: "auto" | "manual";
+    /** This run is `npm run switch`: move traffic to the staged colour, and do nothing else. */
+    switchNow: boolean;
+}
 
 /** Where a colour's image comes from in this deploy. */
 export type PlannedColour =
@@ -45,6 +61,8 @@ export interface ReleasePlan {
     colours: Partial<Record<Colour, PlannedColour>>;
     /** The release one `pulumi config set release … && pulumi up` away (the idle colour's). */
     rollbackRelease?: string;
+    /** Manual promotion: the colour that runs the wanted release, healthy, waiting for `npm run switch`. */
+    awaitingSwitch?: Colour;
 }
 
 function kept(deployed: DeployedColour): PlannedColour {
@@ -61,7 +79,28 @@ function keptColours(previous: PreviousState): Partial<Record<Colour, PlannedCol
     return colours;
 }
 
-export function planRelease(previous: PreviousState | undefined, desiredRelease: string): ReleasePlan {
+export function planRelease(previous: PreviousState | undefined, desiredRelease: string, choice: PromotionChoice = { promotion: "auto", switchNow: false }): ReleasePlan {
+    const plan = planAutomatic(previous, desiredRelease);
+    if (choice.switchNow) {
+        // The switch moves traffic to what was staged and nothing else: it never builds or replaces.
+        if (plan.kind !== "switch-back") {
+            const why = plan.kind === "unchanged" ? `${plan.live} already serves ${desiredRelease}` : plan.kind === "first-deploy" ? "nothing was deployed yet" : `neither colour runs release ${desiredRelease}`;
+            throw new Error(`${SWITCH_VARIABLE}=1 (npm run switch) moves traffic to the colour staged with the stack's release, but ${why}: run \`pulumi up\` to stage it first; nothing was changed`);
+        }
+        return plan;
+    }
+    if (choice.promotion === "auto" || previous === undefined) return plan;
+    if (plan.kind === "switch-back") {
+        // Staged before and still waiting: declared exactly as the staging deploy declared it.
+        return { kind: "unchanged", live: previous.live, previousLive: previous.live, colours: plan.colours, awaitingSwitch: plan.live };
+    }
+    if (plan.kind === "deploy-idle") {
+        return { kind: "stage-idle", live: previous.live, previousLive: previous.live, replaced: plan.replaced, colours: plan.colours, awaitingSwitch: plan.replaced };
+    }
+    return plan;
+}
+
+function planAutomatic(previous: PreviousState | undefined, desiredRelease: string): ReleasePlan {
     if (desiredRelease.trim() === "") throw new Error("planRelease: the desired release is empty");
 
     if (previous === undefined) {
@@ -117,10 +156,13 @@ export function describePlan(plan: ReleasePlan): string {
         case "first-deploy":
             return `first deploy: blue runs ${plan.colours.blue?.release} and goes live`;
         case "unchanged":
+            if (plan.awaitingSwitch) return `unchanged: ${plan.awaitingSwitch} runs ${plan.colours[plan.awaitingSwitch]?.release}, waiting for npm run switch; ${plan.live} serves (${runs})`;
             return `unchanged: ${plan.live} already serves ${plan.colours[plan.live]?.release} (${runs})`;
         case "switch-back":
             return `switch back: traffic moves ${plan.previousLive} -> ${plan.live}, nothing rebuilt (${runs})`;
         case "deploy-idle":
             return `deploy: ${plan.replaced} is replaced with ${plan.colours[plan.live]?.release}, then traffic moves ${plan.previousLive} -> ${plan.live} (${runs})`;
+        case "stage-idle":
+            return `stage: ${plan.replaced} is replaced with ${plan.replaced ? plan.colours[plan.replaced]?.release : "-"} and gated; traffic stays on ${plan.live} until npm run switch (${runs})`;
     }
 }

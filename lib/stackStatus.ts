@@ -2,6 +2,7 @@
 // what the host says now (docker inspect of the stack's containers, the edge's `show stat`). Pure:
 // tools/status.ts gathers the inputs on the host and prints the result.
 import { Colour, COLOURS, isColour } from "./colour";
+import { MaintenanceMode } from "./edgeControls";
 import { HostNames } from "./hostNames";
 
 /** The parts of `docker inspect` read here. */
@@ -47,11 +48,21 @@ export interface StackStatus {
     stack: string;
     url?: string;
     live?: Colour;
+    /** Manual promotion: the colour staged with the new release, waiting for `npm run switch`. */
+    awaitingSwitch?: Colour;
     colours: ColourStatus[];
     services: ContainerStatus[];
     lastBackup?: unknown;
+    /** The edge's maintenance mode and preview routes (npm run maintenance, edge-preview); absent when not read. */
+    edgeControls?: EdgeControlState;
     /** Why the stack is not serving as deployed, empty when it is. */
     problems: string[];
+}
+
+export interface EdgeControlState {
+    maintenance: { mode: MaintenanceMode; holdSeconds: number };
+    /** The colour each preview cookie reaches (the cookie itself is never read). */
+    previewColours: string[];
 }
 
 /** The containers `npm run status` looks at, colours first. */
@@ -108,6 +119,7 @@ export function stackStatus(input: {
     outputs: Record<string, unknown>;
     inspected: InspectedContainer[];
     edgeStats: Map<string, EdgeServerStatus>;
+    edgeControls?: EdgeControlState;
     now: Date;
 }): StackStatus {
     const byName = new Map(input.inspected.map((c) => [c.Name.replace(/^\//, ""), c]));
@@ -136,13 +148,19 @@ export function stackStatus(input: {
         if (service.state !== "running") problems.push(`${service.name} is ${service.state}`);
         else if (service.health === "unhealthy") problems.push(`${service.name} is unhealthy${service.name === input.names.dailyBackup ? " (its last backup failed: docker logs " + service.name + ")" : ""}`);
     }
+    // Maintenance is a choice, but the shop is not serving its visitors meanwhile: a monitor should say so.
+    const maintenance = input.edgeControls?.maintenance.mode;
+    if (maintenance === "page") problems.push("maintenance mode is on: visitors get the maintenance page (npm run maintenance -- --stack " + input.stack + " off)");
+    if (maintenance === "hold") problems.push("maintenance hold is on: visitors' requests wait, then get the maintenance page (npm run maintenance -- --stack " + input.stack + " off)");
     return {
         stack: input.stack,
         url: typeof input.outputs.url === "string" ? input.outputs.url : undefined,
         live,
+        ...(isColour(input.outputs.awaitingSwitch) ? { awaitingSwitch: input.outputs.awaitingSwitch } : {}),
         colours,
         services,
         lastBackup: input.outputs.lastBackup,
+        edgeControls: input.edgeControls,
         problems,
     };
 }
@@ -162,6 +180,7 @@ function containerLine(c: ContainerStatus): string {
 /** The report as an operator reads it. */
 export function renderStatus(status: StackStatus): string {
     const lines = [`stack ${status.stack}${status.url ? ` at ${status.url}` : ""}: live ${status.live ?? "none"}`];
+    if (status.awaitingSwitch) lines.push(`staged: ${status.awaitingSwitch} waits for \`npm run switch -- --stack ${status.stack}\` (look first: npm run edge-preview -- --stack ${status.stack})`);
     for (const c of status.colours) {
         lines.push(`${c.colour}${c.live ? " (live)" : ""}: release ${c.release ?? "-"}${c.source ? ` (${c.source})` : ""}`);
         if (c.image) lines.push(`  image  ${c.image}`);
@@ -170,6 +189,11 @@ export function renderStatus(status: StackStatus): string {
     }
     for (const s of status.services) lines.push(containerLine(s));
     if (status.lastBackup) lines.push(`last deploy backup: ${JSON.stringify(status.lastBackup)}`);
+    if (status.edgeControls) {
+        const { maintenance, previewColours } = status.edgeControls;
+        const mode = maintenance.mode === "hold" ? `hold (up to ${maintenance.holdSeconds} s)` : maintenance.mode;
+        lines.push(`maintenance: ${mode}; preview: ${previewColours.length === 0 ? "off" : `cookie to ${previewColours.join(", ")}`}`);
+    }
     lines.push(status.problems.length === 0 ? "ok: the live colour is healthy and the edge sends it traffic" : `PROBLEMS:\n${status.problems.map((p) => `  - ${p}`).join("\n")}`);
     return lines.join("\n");
 }

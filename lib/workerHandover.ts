@@ -16,7 +16,7 @@ export interface WorkerHandoverPlan {
     /** The release `to` runs. */
     release: string;
     /**
-     * False when the plan is "unchanged": no switch happens, and the handover is declared exactly as
+     * False when traffic does not move ("unchanged", "stage-idle"): the handover is declared exactly as
      * the deploy that made `to` live declared it, so it does not run again.
      */
     switching: boolean;
@@ -30,7 +30,7 @@ export interface WorkerHandoverPlan {
 export function planWorkerHandover(plan: ReleasePlan): WorkerHandoverPlan {
     const release = plan.colours[plan.live]?.release;
     if (release === undefined) throw new Error(`internal: plan makes ${plan.live} live but declares no release for it`);
-    return { from: otherColour(plan.live), to: plan.live, release, switching: plan.kind !== "unchanged" };
+    return { from: otherColour(plan.live), to: plan.live, release, switching: plan.live !== plan.previousLive };
 }
 
 export interface StopWorkerInputs {

@@ -288,6 +288,77 @@ describe("deploy rehearsal on the real engine: a local docker host under load", 
         await servedOnlyBy(live, performance.now());
     });
 
+    it("runbook tools on the deployed edge under load: a one-off in the live release, a cookie preview of the idle colour, a maintenance hold that loses no request", async function () {
+        const live = liveColour() as Colour;
+        const idle: Colour = live === "blue" ? "green" : "blue";
+        const show = "console.log('release=' + process.env.MEDUSA_RELEASE + ' colour=' + process.env.MEDUSA_COLOUR + ' database=' + Boolean(process.env.DATABASE_URL)); process.exit(3)";
+        const oneoff = await stack.tool("tools/exec.ts", ["--", "node", "-e", show]);
+        assert.equal(oneoff.status, 3, `the command's exit code is the tool's:\n${oneoff.output}`);
+        assert.ok(oneoff.output.includes(`release=${releaseOfLive()} colour=${live} database=true`), oneoff.output);
+        assert.equal(dockerd.docker(["ps", "-aq", "--filter", "label=medusa-deploy.role=oneoff"]).trim(), "", "the one-off container is gone");
+        for (const [key, value] of Object.entries(secrets)) assert.ok(!oneoff.output.includes(value), `${key} was printed`);
+
+        const base = String(stack.outputs().url);
+        const served = async (cookie?: string) => {
+            const response = await fetch(new URL("/store/products", base), { headers: cookie ? { cookie } : {} });
+            const body = (await response.json()) as { colour?: string };
+            return `${response.status} ${body.colour} ${response.headers.get("x-medusa-colour") ?? "-"}`;
+        };
+        const preview = await stack.tool("tools/edgePreview.ts", []);
+        assert.equal(preview.status, 0, preview.output);
+        const token = /medusa_preview=([0-9a-f]{64})/.exec(preview.output)?.[1];
+        assert.ok(token, `no token in:\n${preview.output}`);
+        assert.equal(await served(`medusa_preview=${token}`), `200 ${idle} ${idle}`, "the operator's cookie reaches the idle colour, which the edge names");
+        assert.equal(await served(), `200 ${live} -`, "everyone else stays on the live colour and is not told which");
+        assert.equal((await stack.tool("tools/edgePreview.ts", ["--off"])).status, 0);
+        assert.equal(await served(`medusa_preview=${token}`), `200 ${live} -`, "after --off the cookie is worth nothing");
+
+        const hold = await stack.tool("tools/maintenance.ts", ["hold", "--hold", "60"]);
+        assert.equal(hold.status, 0, hold.output);
+        assert.match(hold.output, /^maintenance: hold hold=60$/m);
+        const heldSince = performance.now();
+        const held = served();
+        const during = await stack.status();
+        assert.equal(during.status, 1, `status says the shop is not serving its visitors:\n${during.output}`);
+        assert.match(during.output, /^maintenance: hold \(up to 60 s\); preview: off$/m);
+        const releasedAt = performance.now();
+        const off = await stack.tool("tools/maintenance.ts", ["off"]);
+        assert.equal(off.status, 0, off.output);
+        assert.equal(await held, `200 ${live} -`, "a request held during maintenance is served when it ends");
+        const finishedDuringHold = (load?.records ?? []).filter((r) => r.startedAt > heldSince + 500 && r.endedAt < releasedAt);
+        assert.deepEqual(finishedDuringHold, [], "while held, no new request went through");
+        await servedOnlyBy(live, performance.now());
+    });
+
+    it("manual promotion under load: up stages release J on the idle colour and leaves traffic put; npm run switch moves it", async function () {
+        const live = liveColour() as Colour;
+        const idle: Colour = live === "blue" ? "green" : "blue";
+        stack.configure({ promotion: "manual" });
+        try {
+            releases.J = stack.commitRelease("J");
+            const staged = await deploy("release J staged (promotion: manual)");
+            assert.equal(staged.status, 0, `staging J failed:\n${staged.output}`);
+            assert.match(staged.plan, new RegExp(`^stage: ${idle} is replaced with ${releases.J} and gated; traffic stays on ${live}`));
+            assert.equal(liveColour(), live);
+            assert.equal(stack.outputs().awaitingSwitch, idle);
+            assert.equal(dockerd.docker(["inspect", "--format", "{{.State.Health.Status}}", names().server(idle)]).trim(), "healthy", "the staged colour passed its gate");
+            await servedOnlyBy(live, performance.now());
+
+            const again = await deploy("J again, still staged", ["--expect-no-changes"]);
+            assert.equal(again.status, 0, `staging the same release again changed something:\n${again.output}`);
+
+            const moved = log.record("npm run switch (J)", await stack.up([], { MEDUSA_DEPLOY_SWITCH: "1" }));
+            assert.equal(moved.status, 0, `the switch failed:\n${moved.output}`);
+            assert.match(moved.plan, new RegExp(`^switch back: traffic moves ${live} -> ${idle}, nothing rebuilt`));
+            assert.equal(moved.timings?.phases["build+push"], undefined, "the switch built an image");
+            assert.equal(liveColour(), idle);
+            assert.equal(stack.outputs().awaitingSwitch, undefined);
+            await servedOnlyBy(idle, performance.now());
+        } finally {
+            stack.configure({ promotion: "auto" });
+        }
+    });
+
     it("served every request of the whole sequence, and no secret is in plain text in the state", async function () {
         assert.ok(load, "the load never started");
         await load.stop();

@@ -214,13 +214,17 @@ describe("deploy rehearsal on the real engine: staging builds locally, prod on a
         await assertServedOnlyBy(load, "green", performance.now());
     });
 
-    it("npm run status and npm run logs work over ssh as the deploy user", async function () {
+    it("npm run status, logs, exec and backup work over ssh as the deploy user", async function () {
         const status = await prod.status();
         assert.equal(status.status, 0, status.output);
         assert.match(status.output, new RegExp(`: live ${live(prod)}$`, "m"));
         assert.match(status.output, /edge +UP, check L7OK/);
         const logs = await prod.logs(["--role", "edge", "--tail", "3"]);
         assert.equal(logs.status, 0, logs.output);
+        // A one-off in the live release over ssh: its environment, its exit code, its stdin closed.
+        const oneoff = await prod.tool("tools/exec.ts", ["--", "node", "-e", "console.log('colour=' + process.env.MEDUSA_COLOUR + ' database=' + Boolean(process.env.DATABASE_URL)); process.exit(4)"]);
+        assert.equal(oneoff.status, 4, `the command's exit code comes back over ssh:\n${oneoff.output}`);
+        assert.ok(oneoff.output.includes(`colour=${live(prod)} database=true`), oneoff.output);
         // A manual backup over ssh, as the deploy user, into the folder the deploys use.
         const backup = await prod.database(["backup"]);
         assert.equal(backup.status, 0, backup.output);

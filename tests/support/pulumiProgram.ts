@@ -37,6 +37,8 @@ export interface ProgramOptions {
     user?: { uid: number; gid: number };
     /** MEDUSA_DEPLOY_ALLOW_RESTART of the run. @default unset */
     allowRestart?: string;
+    /** MEDUSA_DEPLOY_SWITCH of the run (npm run switch). */
+    switchNow?: string;
     /** Id of the machine running pulumi (its buildx store). @default "laptop-0001" */
     machine?: string;
     /** The organization the engine reports (a file backend's is "organization"). @default "organization" */
@@ -132,6 +134,7 @@ export async function runProgram(options: ProgramOptions): Promise<ProgramRun> {
         appRelease: () => options.appRelease ?? "release-1",
         machine: options.machine ?? "laptop-0001",
         allowRestart: options.allowRestart,
+        switchNow: options.switchNow,
     };
     // Run as the language host does: inside a root stack resource, so a stack transformation sees
     // every resource's options as the SDK resolved them (protect, dependsOn, ignoreChanges…).

@@ -130,6 +130,11 @@ export class RehearsalStack {
         return runProjectTool(this.toolchain, this.target, "tools/status.ts", args, 120000);
     }
 
+    /** An operator tool under tools/ (npm run exec, maintenance, edge-preview) for this stack. */
+    tool(file: string, args: string[]): Promise<StackRun> {
+        return runProjectTool(this.toolchain, this.target, file, args, 120000);
+    }
+
     /** `npm run logs` of this stack (without --follow: it returns). */
     logs(args: string[] = []): Promise<StackRun> {
         return runProjectTool(this.toolchain, this.target, "tools/logs.ts", args, 120000);

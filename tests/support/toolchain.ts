@@ -103,7 +103,10 @@ export function runProjectTool(toolchain: Toolchain, target: EngineStack, tool: 
     const tsNode = path.join(PROJECT_DIR, "node_modules/.bin/ts-node");
     return new Promise((resolve, reject) => {
         const started = Date.now();
-        const child = spawn(tsNode, ["--transpile-only", path.join(PROJECT_DIR, tool), ...args, "--stack", target.stack, "--cwd", target.projectDir], { env, stdio: ["ignore", "pipe", "pipe"] });
+        // The stack and folder go before a "--": what follows it is a command of its own (npm run exec).
+        const end = args.includes("--") ? args.indexOf("--") : args.length;
+        const words = [...args.slice(0, end), "--stack", target.stack, "--cwd", target.projectDir, ...args.slice(end)];
+        const child = spawn(tsNode, ["--transpile-only", path.join(PROJECT_DIR, tool), ...words], { env, stdio: ["ignore", "pipe", "pipe"] });
         let output = "";
         child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
         child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { thrownBy } from "../support/thrown";
 import { ConfigError, DeployConfig, parseDeployConfig, RawConfig } from "../../lib/deployConfig";
 import { fakeHostKey, fakeOpenSshPrivateKey, requiredSettingValue, strongSecret } from "./fixtureSecrets";
@@ -149,5 +151,34 @@ describe("stack configuration", () => {
         const raw = stagingConfig();
         raw.platform = plain("linux/s390x");
         assert.throws(() => parseDeployConfig(raw, ctx("staging")), /^ConfigError: Stack "staging" has 1 invalid setting \(nothing was changed\):\n  - medusa-deploy:platform/);
+    });
+
+    it("maintenancePageFile: the shop's page is read from the project folder; a missing, empty or too large one is refused by name", () => {
+        const repo = path.resolve(__dirname, "../..");
+        fs.mkdirSync(path.join(repo, ".test-work"), { recursive: true });
+        const dir = fs.mkdtempSync(path.join(repo, ".test-work/page-"));
+        const relative = (file: string) => path.relative(repo, path.join(dir, file));
+        try {
+            fs.writeFileSync(path.join(dir, "maintenance.html"), "<h1>Back at 10:00</h1>");
+            const config = parseDeployConfig({ ...stagingConfig(), maintenancePageFile: plain(relative("maintenance.html")), promotion: plain("manual") }, ctx("staging"));
+            assert.equal(config.edge.maintenancePage, "<h1>Back at 10:00</h1>");
+            assert.equal(config.promotion, "manual");
+            assert.equal(parseDeployConfig(stagingConfig(), ctx("staging")).edge.maintenancePage, undefined, "unset: the built-in page");
+            assert.equal(parseDeployConfig(stagingConfig(), ctx("staging")).promotion, "auto");
+
+            fs.writeFileSync(path.join(dir, "empty.html"), "");
+            fs.writeFileSync(path.join(dir, "big.html"), "x".repeat(13 * 1024));
+            const withDir = (file: string) => {
+                const error = thrownBy(() => parseDeployConfig({ ...stagingConfig(), maintenancePageFile: plain(relative(file)) }, ctx("staging")));
+                assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+                return error.problems.join("\n");
+            };
+            assert.match(withDir("missing.html"), /medusa-deploy:maintenancePageFile must name a readable HTML file .*missing\.html: ENOENT/);
+            assert.match(withDir("empty.html"), /maintenancePageFile.*empty\.html: the maintenance page is empty/);
+            assert.match(withDir("big.html"), /maintenancePageFile.*big\.html: the maintenance page is 13312 bytes; at most 12288/);
+            assert.match(problemsOf({ ...stagingConfig(), promotion: plain("Manual") }).join("\n"), /medusa-deploy:promotion must be `auto` .* or `manual` .*got "Manual"/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

@@ -125,6 +125,56 @@ describe("the program under Pulumi mocks", function () {
         assert.equal(run.outputs.rollbackRelease, "B");
     });
 
+    it("the shop's maintenance page reaches the edge as a content-named side file the config returns", async () => {
+        const work = fs.mkdtempSync(path.join(repoRoot, ".test-work/page-"));
+        try {
+            fs.writeFileSync(path.join(work, "down.html"), "<h1>Back soon</h1>");
+            const config = { ...stackConfig("dev"), maintenancePageFile: { value: path.join(work, "down.html"), secret: false } };
+            const run = await runProgram({ stack: "dev", config, appRelease: "A" });
+            const install = run.named("edge-config");
+            const create = String(await valueOf(install.inputs.create as pulumi.Input<string>));
+            const stdin = hostCommandStdin(install).data;
+            const page = /return status 503 content-type "text\/html; charset=utf-8" .* file (\S*maintenance-page-[0-9a-f]{12}\.html)/.exec(stdin)?.[1];
+            assert.ok(page, `the config returns a maintenance page file:\n${stdin}`);
+            assert.ok(create.includes("<h1>Back soon</h1>"), "the page's content is in the install's env");
+            assert.ok(create.includes(path.posix.basename(page)), "named by the content's hash");
+            const builtIn = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
+            assert.ok(!hostCommandStdin(builtIn.named("edge-config")).data.includes(path.posix.basename(page)), "another page, another file");
+        } finally {
+            fs.rmSync(work, { recursive: true, force: true });
+        }
+    });
+
+    it("manual promotion: up stages the new release on green, gated, with traffic and the worker left on blue; npm run switch then moves traffic", async () => {
+        const manual = { ...stackConfig("dev"), promotion: { value: "manual", secret: false } };
+        const previous = { live: "blue", blue: { release: "A", image: imageA } };
+        const staged = await runProgram({ stack: "dev", config: manual, appRelease: "B", stackOutputs: { [DEV]: previous } });
+        assert.deepEqual(names(staged, "docker:index/container:Container").filter((n) => /blue|green/.test(n)), ["blue-server", "blue-worker", "green-server"]);
+        assert.deepEqual(staged.named("green-server").opts.ignoreChanges, [], "green is deployed");
+        assert.ok(names(staged, "command:local:Command").includes("green-health-gate") && names(staged, "command:local:Command").includes("green-migration"), "and migrated and gated");
+        assert.match(String(staged.named("traffic-switch").inputs.create), /TARGET_COLOUR='blue'/);
+        assert.equal(staged.outputs.live, "blue");
+        assert.equal(staged.outputs.awaitingSwitch, "green");
+
+        const recordedStage = { live: "blue", blue: { release: "A", image: imageA }, green: { release: "B", image: imageB }, awaitingSwitch: "green" };
+        const moved = await runProgram({ stack: "dev", config: manual, appRelease: "B", stackOutputs: { [DEV]: recordedStage }, switchNow: "1" });
+        assert.deepEqual(names(moved, "docker-build:index:Image"), [], "the switch builds nothing");
+        assert.match(String(moved.named("traffic-switch").inputs.create), /TARGET_COLOUR='green'/);
+        assert.equal(moved.outputs.live, "green");
+        assert.equal(moved.outputs.awaitingSwitch, undefined);
+
+        const refused = await runProgram({ stack: "dev", config: manual, appRelease: "C", stackOutputs: { [DEV]: recordedStage }, switchNow: "1" }).then(
+            () => undefined,
+            (error: Error) => error,
+        );
+        assert.match(String(refused?.message), /neither colour runs release C: run `pulumi up` to stage it first; nothing was changed/);
+        const bad = await runProgram({ stack: "dev", config: manual, appRelease: "B", stackOutputs: { [DEV]: recordedStage }, switchNow: "yes" }).then(
+            () => undefined,
+            (error: Error) => error,
+        );
+        assert.match(String(bad?.message), /MEDUSA_DEPLOY_SWITCH must be 1 .* got "yes"/);
+    });
+
     it("the edge does not depend on which colour is live: same inputs whether blue or green goes live", async () => {
         const first = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         const second = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "B", stackOutputs: { [DEV]: { live: "blue", blue: { release: "A", image: imageA } } } });

@@ -110,3 +110,47 @@ describe("release planner (DESIGN.md section 2)", () => {
         assert.match(describePlan(planRelease(previous, "B")), /^deploy: green is replaced with B, then traffic moves blue -> green/);
     });
 });
+
+describe("release planner: manual promotion (promotion: manual, npm run switch)", () => {
+    const manual = { promotion: "manual" as const, switchNow: false };
+    const switching = { promotion: "manual" as const, switchNow: true };
+    const live = { live: "blue" as const, colours: { blue: { release: "A", image: img("a") }, green: { release: "Z", image: img("f") } } };
+
+    it("a new release is staged on the idle colour and traffic stays; the staged colour is named", () => {
+        const plan = planRelease(live, "B", manual);
+        assert.equal(plan.kind, "stage-idle");
+        assert.equal(plan.live, "blue");
+        assert.equal(plan.previousLive, "blue");
+        assert.equal(plan.replaced, "green");
+        assert.equal(plan.awaitingSwitch, "green");
+        assert.deepEqual(plan.colours.green, { release: "B", image: { kind: "new" } });
+        assert.equal(plan.rollbackRelease, undefined, "the idle colour no longer holds the previous release");
+        assert.match(describePlan(plan), /^stage: green is replaced with B and gated; traffic stays on blue until npm run switch/);
+    });
+
+    it("the same release again, still waiting, changes nothing; the switch then moves traffic without building", () => {
+        const staged = recorded(planRelease(live, "B", manual), img("b"));
+        const again = planRelease(staged, "B", manual);
+        assert.equal(again.kind, "unchanged");
+        assert.equal(again.live, "blue");
+        assert.equal(again.awaitingSwitch, "green");
+        assert.equal(again.replaced, undefined);
+        const moved = planRelease(staged, "B", switching);
+        assert.equal(moved.kind, "switch-back");
+        assert.equal(moved.live, "green");
+        assert.equal(moved.replaced, undefined, "nothing is rebuilt or replaced");
+        assert.equal(moved.rollbackRelease, "A");
+    });
+
+    it("the switch refuses to do anything but move traffic to what was staged", () => {
+        assert.throws(() => planRelease(live, "C", switching), /MEDUSA_DEPLOY_SWITCH=1 .* neither colour runs release C: run `pulumi up` to stage it first; nothing was changed/);
+        assert.throws(() => planRelease(live, "A", switching), /blue already serves A/);
+        assert.throws(() => planRelease(undefined, "A", switching), /nothing was deployed yet/);
+    });
+
+    it("the first deploy goes live even with manual promotion: there is nothing to keep serving", () => {
+        const plan = planRelease(undefined, "A", manual);
+        assert.equal(plan.kind, "first-deploy");
+        assert.equal(plan.live, "blue");
+    });
+});

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseMaintenanceMap } from "../../lib/edgeControls";
 import { hostNames } from "../../lib/hostNames";
 import { logContainer } from "../../lib/logTarget";
 import { InspectedContainer, parseEdgeStats, renderStatus, stackStatus } from "../../lib/stackStatus";
@@ -85,6 +86,33 @@ describe("npm run status: the report", () => {
         assert.equal(report.inspected[0].Name, "/x");
         assert.match(report.statCsv, /^# pxname/);
         assert.throws(() => splitHostReport("permission denied"), /printed no report/);
+        assert.equal(report.maintenanceMap, undefined, "an older host script without the map sections");
+
+        const withMaps = splitHostReport(`--- inspect\n[]\n--- stat\n${STAT}--- maintenance\n0x55d0 mode hold\n0x55d1 hold 45\n\n--- preview\ngreen\n`);
+        assert.doesNotMatch(withMaps.statCsv, /---/, "each section ends where the next begins");
+        assert.deepEqual(parseMaintenanceMap(withMaps.maintenanceMap ?? ""), { mode: "hold", holdSeconds: 45 });
+        assert.deepEqual(withMaps.previewColours, ["green"]);
+    });
+
+    it("a release staged by manual promotion is named with the command that makes it live", () => {
+        const status = stackStatus({ stack: "prod", names, outputs: { ...outputs, awaitingSwitch: "blue" }, inspected: healthyHost(), edgeStats: parseEdgeStats(STAT, "medusa"), now });
+        assert.equal(status.awaitingSwitch, "blue");
+        assert.deepEqual(status.problems, []);
+        assert.match(renderStatus(status), /^staged: blue waits for `npm run switch -- --stack prod`/m);
+        assert.equal(stackStatus({ stack: "prod", names, outputs, inspected: healthyHost(), edgeStats: new Map(), now }).awaitingSwitch, undefined);
+    });
+
+    it("maintenance at the edge is a problem a monitor should see; the preview route is shown, not a problem", () => {
+        const base = { stack: "prod", names, outputs, inspected: healthyHost(), edgeStats: parseEdgeStats(STAT, "medusa"), now };
+        const off = stackStatus({ ...base, edgeControls: { maintenance: { mode: "off", holdSeconds: 30 }, previewColours: ["blue"] } });
+        assert.deepEqual(off.problems, []);
+        assert.match(renderStatus(off), /^maintenance: off; preview: cookie to blue$/m);
+        const page = stackStatus({ ...base, edgeControls: { maintenance: { mode: "page", holdSeconds: 30 }, previewColours: [] } });
+        assert.deepEqual(page.problems, ["maintenance mode is on: visitors get the maintenance page (npm run maintenance -- --stack prod off)"]);
+        assert.match(renderStatus(page), /^maintenance: page; preview: off$/m);
+        const hold = stackStatus({ ...base, edgeControls: { maintenance: { mode: "hold", holdSeconds: 45 }, previewColours: [] } });
+        assert.match(hold.problems[0], /^maintenance hold is on/);
+        assert.match(renderStatus(hold), /^maintenance: hold \(up to 45 s\); preview: off$/m);
     });
 });
 
