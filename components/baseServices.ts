@@ -7,6 +7,7 @@ import { DeployConfig } from "../lib/deployConfig";
 import { HostNames } from "../lib/hostNames";
 import { DataVolume, keptVolumeNotice } from "../lib/dataVolumes";
 import { REDIS_CONFIG_PATH, REDIS_HEALTH_CHECK, renderRedisConfig } from "../lib/redisConfig";
+import { POSTGRES_SHM_SIZE_MB } from "../lib/serviceRestarts";
 
 export interface BaseServicesArgs {
     services: DeployConfig["services"];
@@ -60,6 +61,9 @@ export class BaseServices extends pulumi.ComponentResource {
                     restart: "unless-stopped",
                     envs: pulumi.interpolate`POSTGRES_PASSWORD=${password}`.apply((p) => [p, "POSTGRES_USER=medusa", "POSTGRES_DB=medusa"]),
                     volumes: [{ volumeName: volume.name, containerPath: "/var/lib/postgresql/data" }],
+                    // Postgres keeps parallel queries' shared memory in /dev/shm; Docker's 64 MB made
+                    // them fail ("could not resize shared memory segment") on a 1 GB shop (bench/backup.ts).
+                    shmSize: POSTGRES_SHM_SIZE_MB,
                     networksAdvanced: [{ name: this.network.name, aliases: ["postgres"] }],
                     healthcheck: { tests: ["CMD-SHELL", "pg_isready -U medusa -d medusa"], interval: "2s", timeout: "3s", retries: 30, startPeriod: "5s" },
                     wait: true,

@@ -17,6 +17,9 @@ export type ServiceSettings = Partial<Record<Service, string>>;
 
 export const ALLOW_RESTART_VARIABLE = "MEDUSA_DEPLOY_ALLOW_RESTART";
 
+/** /dev/shm of the Postgres container, in MB: room for parallel queries' shared memory (Docker's default is 64). */
+export const POSTGRES_SHM_SIZE_MB = 256;
+
 export class ServiceRestartError extends Error {}
 
 export function serviceSettings(config: DeployConfig, names: HostNames): ServiceSettings {
@@ -34,7 +37,7 @@ export function serviceSettings(config: DeployConfig, names: HostNames): Service
         }),
     };
     const { postgres, redis } = config.services;
-    if (postgres.kind === "container") settings.postgres = words({ postgresImage: postgres.image });
+    if (postgres.kind === "container") settings.postgres = words({ postgresImage: postgres.image, postgresShm: `${POSTGRES_SHM_SIZE_MB}m` });
     if (redis.kind === "container") settings.redis = words({ redisImage: redis.image, redisAuth: "password-file" });
     return settings;
 }

@@ -283,6 +283,35 @@ describe("example Medusa store: image, migration and server against real Postgre
         assert.equal((await httpGet(`http://127.0.0.1:${workerPort}/app/`)).status, 404);
     });
 
+    it("npm run exec's host script creates the first admin user in the server's release; the user logs in; an invite prints its token", async function () {
+        assert.ok(dockerd);
+        const oneoff = (words: string[]) =>
+            spawnSync("sh", [path.join(repo, "host/run-oneoff.sh"), ...words], {
+                env: dockerd?.env({ ONEOFF_FROM: serverName, ONEOFF_NAME: `${serverName}-oneoff` }),
+                encoding: "utf8",
+                timeout: 300000,
+            });
+        const email = "owner@e2e.example";
+        const password = `e2e-${process.pid}-Admin!`;
+        const started = Date.now();
+        const created = oneoff(["npx", "medusa", "user", "--email", email, "--password", password]);
+        timings.oneoffUser = seconds(Date.now() - started);
+        assert.equal(created.status, 0, `medusa user failed:\n${created.stdout}\n${created.stderr}`);
+        assert.match(created.stderr, new RegExp(`oneoff: running in ${serverName}-oneoff .* of ${serverName}, network host`));
+        assert.equal(spawnSync("docker", ["inspect", `${serverName}-oneoff`], { env: dockerd.env() }).status, 1, "the one-off container is gone");
+
+        const login = await fetch(`http://127.0.0.1:${serverPort}/auth/user/emailpass`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+        assert.equal(login.status, 200, await login.clone().text());
+        const { token } = (await login.json()) as { token: string };
+        const me = await fetch(`http://127.0.0.1:${serverPort}/admin/users/me`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(me.status, 200);
+        assert.equal(((await me.json()) as { user: { email: string } }).user.email, email);
+
+        const invited = oneoff(["npx", "medusa", "user", "--email", "second@e2e.example", "--invite"]);
+        assert.equal(invited.status, 0, `medusa user --invite failed:\n${invited.stdout}\n${invited.stderr}`);
+        assert.match(invited.stdout + invited.stderr, /token/i, "the invite's token is printed for the runbook's /app/invite?token= link");
+    });
+
     it("stops gracefully on docker stop: Medusa, as PID 1, handles SIGTERM and exits 0", function () {
         assert.ok(dockerd);
         for (const name of [serverName, workerName]) {

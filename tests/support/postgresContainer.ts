@@ -9,6 +9,7 @@
 // look for it anywhere on the machine and know a hit is a leak.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { POSTGRES_SHM_SIZE_MB } from "../../lib/serviceRestarts";
 import { PGDATA } from "./localServiceImages";
 import { PrivateDockerd, sleep } from "./privateDockerd";
 
@@ -41,7 +42,7 @@ export class PostgresContainer {
         this.dockerd.docker([
             "run", "-d", "--name", this.name,
             "-e", `POSTGRES_PASSWORD=${bootstrap}`, "-e", `POSTGRES_USER=${this.user}`, "-e", `POSTGRES_DB=${this.database}`,
-            "-v", `${this.volume}:${PGDATA}`,
+            "-v", `${this.volume}:${PGDATA}`, "--shm-size", `${POSTGRES_SHM_SIZE_MB}m`,
             "--network", this.options.network, "--network-alias", this.options.alias,
             this.options.image,
         ]);

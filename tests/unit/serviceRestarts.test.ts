@@ -81,4 +81,14 @@ describe("service restarts under Pulumi mocks", function () {
             { service: "redis", changes: ["redisAuth (unset) → password-file"] },
         ]);
     });
+
+    it("Postgres gets room for parallel queries' shared memory; a stack deployed before is asked before Postgres restarts for it", async () => {
+        const run = await runProgram({ stack: "staging", config: stagingConfig(), appRelease: "B" });
+        assert.equal(run.named("postgres", "docker:index/container:Container").inputs.shmSize, 256);
+        assert.match((run.outputs.services as Record<string, string>).postgres, / postgresShm=256m$/);
+        const image = requiredSettingValue("postgresImage");
+        assert.deepEqual(restartsOf({ postgres: `postgresImage=${image}` }, { postgres: `postgresImage=${image} postgresShm=256m` }), [
+            { service: "postgres", changes: ["postgresShm (unset) → 256m"] },
+        ]);
+    });
 });
