@@ -4,12 +4,14 @@
 //   npx mocha --timeout 1800000 tests/e2e/medusaStore.e2e.ts
 import { strict as assert } from "node:assert";
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import type { PrivateDockerd } from "../support/privateDockerd";
 import { sleep } from "../support/privateDockerd";
 import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild, buildLocalBaseImage } from "../support/buildDockerd";
+import { HaproxyEdge } from "../support/haproxyEdge";
 import { LOCAL_NODE_IMAGE } from "../support/localNodeImage";
 import { requireCommands, requireReal, isRoot } from "../support/realComponent";
 
@@ -22,6 +24,39 @@ const image = "medusa-deploy/example-store:e2e";
 const release = `e2e-${process.pid}-${Date.now()}`;
 const serverName = `medusa-store-e2e-server-${process.pid}`;
 const workerName = `medusa-store-e2e-worker-${process.pid}`;
+const serverBName = `medusa-store-e2e-server-b-${process.pid}`;
+const storeB = path.join(work, "store-b");
+const imageB = "medusa-deploy/example-store:e2e-b";
+/** What makes release B's admin differ from A's: a widget, so its bundle has chunks A lacks. */
+const RELEASE_B_WIDGET = `import { defineWidgetConfig } from "@medusajs/admin-sdk"
+
+const ReleaseBanner = () => <div>Release B</div>
+
+export const config = defineWidgetConfig({ zone: "product.list.before" })
+
+export default ReleaseBanner
+`;
+
+/** The admin's hashed assets reachable from /app/ at `base`: index.html's, then every chunk they import, transitively. */
+async function adminAssets(base: string): Promise<string[]> {
+    const found = new Set<string>();
+    const pending: string[] = [];
+    const collect = (text: string) => {
+        for (const match of text.matchAll(/(?:\/app\/)?assets\/[A-Za-z0-9_.-]+\.(?:js|css)/g)) {
+            const asset = match[0].startsWith("/app/") ? match[0] : `/app/${match[0]}`;
+            if (!found.has(asset)) {
+                found.add(asset);
+                pending.push(asset);
+            }
+        }
+    };
+    collect((await httpGet(`${base}/app/`)).body);
+    while (pending.length > 0) {
+        const asset = pending.shift() as string;
+        if (asset.endsWith(".js")) collect((await httpGet(`${base}${asset}`)).body);
+    }
+    return [...found].sort();
+}
 
 /** Seconds with one decimal, for the timings this test prints. */
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
@@ -159,6 +194,7 @@ describe("example Medusa store: image, migration and server against real Postgre
     let serverPort = 0;
     let workerPort = 0;
     const timings: Record<string, string> = {};
+    let edge: HaproxyEdge | undefined;
 
     /** The environment a server, worker or migration container of the store reads. */
     const storeEnv = (extra: Record<string, string>): string[] =>
@@ -193,8 +229,9 @@ describe("example Medusa store: image, migration and server against real Postgre
     });
 
     after(async function () {
+        await edge?.stop();
         if (dockerd) {
-            for (const name of [serverName, workerName]) spawnSync("docker", ["rm", "-f", name], { env: dockerd.env(), stdio: "ignore" });
+            for (const name of [serverName, workerName, serverBName]) spawnSync("docker", ["rm", "-f", name], { env: dockerd.env(), stdio: "ignore" });
             await releaseBuildDockerd();
         }
         redis?.stop();
@@ -310,6 +347,84 @@ describe("example Medusa store: image, migration and server against real Postgre
         const invited = oneoff(["npx", "medusa", "user", "--email", "second@e2e.example", "--invite"]);
         assert.equal(invited.status, 0, `medusa user --invite failed:\n${invited.stdout}\n${invited.stderr}`);
         assert.match(invited.stdout + invited.stderr, /token/i, "the invite's token is printed for the runbook's /app/invite?token= link");
+    });
+
+    it("builds release B of the store whose admin differs (one widget more): only the app build runs again", async function () {
+        assert.ok(dockerd);
+        fs.rmSync(storeB, { recursive: true, force: true });
+        fs.mkdirSync(storeB, { recursive: true });
+        execFileSync("sh", ["-c", 'tar --exclude=./node_modules --exclude=./.medusa -C "$1" -cf - . | tar -C "$2" -xf -', "copy", store, storeB]);
+        fs.mkdirSync(path.join(storeB, "src/admin/widgets"), { recursive: true });
+        fs.writeFileSync(path.join(storeB, "src/admin/widgets/release-banner.tsx"), RELEASE_B_WIDGET);
+        const built = await dockerBuild(dockerd, {
+            context: storeB,
+            dockerfile: path.join(repo, "docker/medusa.Dockerfile"),
+            tag: imageB,
+            buildArgs: { NODE_IMAGE: LOCAL_NODE_IMAGE, BASE_IMAGE: baseImage },
+            timeoutMs: 25 * 60 * 1000,
+        });
+        timings.buildB = seconds(built.durationMs);
+    });
+
+    it("asset continuity through the production edge config: a tab opened on A keeps loading A's admin chunks after the switch to B, under a loop of them; everything else is B's", async function () {
+        assert.ok(dockerd);
+        const portB = await freePort();
+        dockerd.docker(["run", "-d", "--name", serverBName, "--network", "host",
+            ...storeEnv({ MEDUSA_WORKER_MODE: "server", PORT: String(portB), MEDUSA_RELEASE: `${release}-b` }), imageB]);
+        await waitForHealth(dockerd, serverBName, portB, Date.now(), 180000);
+        edge = new HaproxyEdge(path.join(work, "edge"), await freePort(), { blue: { address: `127.0.0.1:${serverPort}` }, green: { address: `127.0.0.1:${portB}` } }, {}, { controls: true });
+        await edge.start();
+        assert.equal((await edge.runSwitch("blue")).code, 0);
+
+        // What a tab opened on A has loaded or will load: A's index.html and every chunk reachable from it.
+        const assetsA = await adminAssets(edge.baseUrl);
+        const assetsB = await adminAssets(`http://127.0.0.1:${portB}`);
+        const onlyA = assetsA.filter((asset) => !assetsB.includes(asset));
+        assert.ok(onlyA.length > 0, `the two builds share every asset (${assetsA.length}): the test would prove nothing`);
+        timings.adminAssets = `${assetsA.length} of A, ${onlyA.length} only in A`;
+
+        // A's own bytes of each asset, from A directly: a 200 with other bytes (an SPA fallback page) is a failure too.
+        const digestOf = (bytes: ArrayBuffer) => createHash("sha256").update(Buffer.from(bytes)).digest("hex");
+        const bytesA = new Map<string, string>();
+        for (const asset of assetsA) bytesA.set(asset, digestOf(await (await fetch(`http://127.0.0.1:${serverPort}${asset}`)).arrayBuffer()));
+        const failures: string[] = [];
+        let requests = 0;
+        let looping = true;
+        const loop = (async () => {
+            while (looping) {
+                for (const asset of assetsA) {
+                    requests += 1;
+                    try {
+                        const response = await fetch(new URL(asset, edge?.baseUrl));
+                        const digest = digestOf(await response.arrayBuffer());
+                        if (response.status !== 200 || digest !== bytesA.get(asset)) failures.push(`${asset}: ${response.status}${digest !== bytesA.get(asset) ? ", not A's bytes" : ""}`);
+                    } catch (error) {
+                        failures.push(`${asset}: ${(error as Error).message}`);
+                    }
+                }
+            }
+        })();
+        await sleep(2000);
+        const switched = await edge.runSwitch("green");
+        assert.equal(switched.code, 0, switched.stderr);
+        await sleep(3000);
+        looping = false;
+        await loop;
+        timings.assetRequests = `${requests}, ${failures.length} failed`;
+        assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${requests} requests for A's assets failed`);
+
+        // Everything else goes to the live colour only: B's admin page (its index.html differs from A's), B's chunks.
+        const indexA = await httpGet(`http://127.0.0.1:${serverPort}/app/`);
+        const indexB = await httpGet(`http://127.0.0.1:${portB}/app/`);
+        assert.notEqual(indexA.body, indexB.body);
+        const onlyB = assetsB.filter((asset) => !assetsA.includes(asset));
+        for (let i = 0; i < 10; i += 1) {
+            assert.equal((await httpGet(`${edge.baseUrl}/app/`)).body, indexB.body, "the admin page is B's");
+            assert.equal((await httpGet(`${edge.baseUrl}${onlyB[i % onlyB.length]}`)).status, 200);
+        }
+        const onB = await fetch(`http://127.0.0.1:${portB}${onlyA[0]}`);
+        timings.onlyAFromB = `${onB.status} ${onB.headers.get("content-type")}`;
+        assert.equal(onB.status, 404, `B itself has no ${onlyA[0]}: the edge found it on A`);
     });
 
     it("stops gracefully on docker stop: Medusa, as PID 1, handles SIGTERM and exits 0", function () {
