@@ -10,7 +10,7 @@ import { NetnsDockerd } from "../support/netnsDockerd";
 import { unmountUnder } from "../support/privateDockerd";
 import { commandLinesContaining } from "../support/processCommandLines";
 import { commandExists, isRoot, requireCommands, requireReal } from "../support/realComponent";
-import { runShellScript, ScriptRun } from "../support/runShellScript";
+import { runShellScript, ScriptRun, ScriptRunOptions } from "../support/runShellScript";
 
 const SCRIPT = path.resolve(__dirname, "../../host/run-oneoff.sh");
 const WORK = path.resolve(__dirname, "../../.test-work/run-oneoff");
@@ -28,6 +28,7 @@ describe("host/run-oneoff.sh against a real dockerd", function () {
 
     const docker = (args: string[]): string => ns.dockerd.docker(args, { timeoutMs: 60000 }).trim();
     const exists = (name: string): boolean => docker(["ps", "-a", "-q", "--filter", `name=^/${name}$`]) !== "";
+
     before(async function () {
         requireCommands(this, ["dockerd", "docker", "nsenter", "ip", "tar"], "apt-get install -y docker.io iproute2 tar");
         requireReal(this, "root (dockerd and network namespaces need it)", isRoot(), "run the tests as root");
@@ -106,7 +107,7 @@ describe("host/run-oneoff.sh against a real dockerd", function () {
     });
 
     /** run-oneoff.sh with `words` as its arguments (runShellScript runs a script without any). */
-    function runOneoff(words: string[], env: Record<string, string> = {}, input?: string, extra: Partial<Parameters<typeof runShellScript>[1]> = {}): Promise<ScriptRun> {
+    function runOneoff(words: string[], env: Record<string, string> = {}, input?: string, extra: Partial<ScriptRunOptions> = {}): Promise<ScriptRun> {
         return runShellScript(SCRIPT, {
             env: { PATH: process.env.PATH, DOCKER_HOST: ns.dockerd.host, ONEOFF_FROM: SERVER, ONEOFF_NAME: ONEOFF, ...env },
             input,

@@ -127,7 +127,7 @@ export class RehearsalStack {
 
     /** `npm run status` of this stack. */
     status(args: string[] = []): Promise<StackRun> {
-        return runProjectTool(this.toolchain, this.target, "tools/status.ts", args, 120000);
+        return this.tool("tools/status.ts", args);
     }
 
     /** An operator tool under tools/ (npm run exec, maintenance, edge-preview) for this stack. */
@@ -137,7 +137,7 @@ export class RehearsalStack {
 
     /** `npm run logs` of this stack (without --follow: it returns). */
     logs(args: string[] = []): Promise<StackRun> {
-        return runProjectTool(this.toolchain, this.target, "tools/logs.ts", args, 120000);
+        return this.tool("tools/logs.ts", args);
     }
 
     async preview(extra: string[] = []): Promise<DeployRun> {
