@@ -6,7 +6,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { DeployConfig } from "../lib/deployConfig";
-import { DEFAULT_ASSET_PATHS, edgeControlFiles, EdgeControlFiles, MAINTENANCE_MAP_NAME, PREVIEW_MAP_NAME, sideFilesEnv } from "../lib/edgeControls";
+import { ADMIN_ASSETS, ASSETS_MAP_NAME, edgeControlFiles, EdgeControlFiles, MAINTENANCE_MAP_NAME, PREVIEW_MAP_NAME, sideFilesEnv } from "../lib/edgeControls";
 import { EdgeClientLimits, renderHaproxyConfig } from "../lib/haproxyConfig";
 import { EDGE_CONTAINER_PORT, HostNames, MEDUSA_PORT } from "../lib/hostNames";
 import { DockerHost } from "./dockerHost";
@@ -49,7 +49,7 @@ export function renderEdgeConfig(names: HostNames, clientLimits?: Partial<EdgeCl
         resolver: { nameserver: "127.0.0.11:53" },
         clientLimits,
         controls: stackEdgeControls(names, maintenancePage),
-        assetPaths: DEFAULT_ASSET_PATHS,
+        assets: { paths: [ADMIN_ASSETS.urlPrefix], map: path.posix.join(names.edgeMountPoint, ASSETS_MAP_NAME) },
     });
 }
 
@@ -65,7 +65,7 @@ export function edgeInstallEnv(names: HostNames, image: string, edgeUser?: strin
         EDGE_IMAGE: image,
         EDGE_CONTAINER: names.edge,
         ...sideFilesEnv(stackEdgeControls(names, maintenancePage).sideFiles),
-        EDGE_MAPS: `${MAINTENANCE_MAP_NAME} ${PREVIEW_MAP_NAME}`,
+        EDGE_MAPS: `${MAINTENANCE_MAP_NAME} ${PREVIEW_MAP_NAME} ${ASSETS_MAP_NAME}`,
         ...(edgeUser !== undefined ? { EDGE_USER: edgeUser } : {}),
     };
 }
@@ -85,6 +85,9 @@ export class Edge extends pulumi.ComponentResource {
     readonly operatorSocket: string;
     readonly stateFile: string;
     readonly controlDir: string;
+    /** The config folder (the map files) on the host, and as the edge container sees it. */
+    readonly configDir: string;
+    readonly configDirInEdge: string;
     /** URL on the host that reaches the edge, for verification. */
     readonly verifyUrl: string;
 
@@ -96,6 +99,8 @@ export class Edge extends pulumi.ComponentResource {
         this.operatorSocket = names.operatorSocket;
         this.stateFile = path.posix.join(names.edgeDir, "server-state");
         this.controlDir = names.edgeControlDir;
+        this.configDir = names.edgeDir;
+        this.configDirInEdge = names.edgeMountPoint;
         const reachableAddress = edge.address === "0.0.0.0" ? "127.0.0.1" : edge.address;
         this.verifyUrl = `http://${reachableAddress}:${edge.port}/health`;
 

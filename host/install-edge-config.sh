@@ -53,9 +53,10 @@
 #                        and page), each named by its content's hash, so a new one never changes what a
 #                        running config uses: "maintenance-hold-<12 hex>.lua ...". The n-th file's
 #                        content is in EDGE_SIDE_FILE_<n>. A name that exists is left as it is.
-#   EDGE_MAPS            Map files the edge's runtime controls change (maintenance.map preview.map):
-#                        created in EDGE_DIR, 0644, when absent (maintenance.map with "mode off"), never
-#                        overwritten: they hold the operator's current maintenance and preview state.
+#   EDGE_MAPS            Map files the edge's runtime controls change (maintenance.map preview.map
+#                        assets.map): created in EDGE_DIR, 0644, when absent (maintenance.map with
+#                        "mode off"), never overwritten: they hold the operator's current maintenance
+#                        and preview state and the asset routing of the last switch.
 #   DOCKER_HOST          honoured by the docker CLI of the default commands.
 #
 # What is checked before anything changes: EDGE_DIR and EDGE_CONTROL_DIR are folders, not symbolic
@@ -249,8 +250,8 @@ for side_name in $EDGE_SIDE_FILES; do
 done
 for map_name in $EDGE_MAPS; do
     case "$map_name" in
-        maintenance.map | preview.map) ;;
-        *) die 2 "EDGE_MAPS: '$map_name' is not one of maintenance.map, preview.map; nothing changed" ;;
+        maintenance.map | preview.map | assets.map) ;;
+        *) die 2 "EDGE_MAPS: '$map_name' is not one of maintenance.map, preview.map, assets.map; nothing changed" ;;
     esac
     map_path="$EDGE_DIR/$map_name"
     safe_file_ok "$map_path" || refuse "$SAFE_PROBLEM"

@@ -23,10 +23,15 @@ export const MAINTENANCE_RETRY_AFTER_SECONDS = 30;
  */
 export const MAX_MAINTENANCE_PAGE_BYTES = 12 * 1024;
 /**
- * Path prefixes of content-hashed assets (the Medusa admin's Vite chunks): a request the live colour
- * answers 404 is retried on the other colour, so a tab opened on the previous release keeps working.
+ * The Medusa admin's content-hashed Vite chunks: served under `urlPrefix` from `folder` of the server
+ * image (docker/medusa.Dockerfile puts `medusa build`'s .medusa/server at /server). Medusa answers a
+ * file it does not have with its admin page (200 text/html), so the edge cannot learn from an answer
+ * that a colour lacks a chunk: host/edge-assets.sh lists each colour's files at every switch and
+ * writes the ones only the other colour has into the asset map, which the edge routes by.
  */
-export const DEFAULT_ASSET_PATHS = ["/app/assets/"];
+export const ADMIN_ASSETS = { urlPrefix: "/app/assets/", folder: "/server/public/admin/assets" } as const;
+/** The asset map in the edge's config folder: `<path> <colour>` lines, replaced whole at each switch. */
+export const ASSETS_MAP_NAME = "assets.map";
 
 export const DEFAULT_MAINTENANCE_PAGE = [
     "<!doctype html>",

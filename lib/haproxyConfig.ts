@@ -9,8 +9,8 @@ import { MAINTENANCE_RETRY_AFTER_SECONDS, PREVIEW_COOKIE } from "./edgeControls"
 /** Backend that holds one server per colour; the switch script addresses `<backend>/<colour>`. */
 export const EDGE_BACKEND_NAME = "medusa";
 /**
- * Backend for content-hashed asset paths: both colours in rotation, and a 404 is retried on the other
- * one (lib/edgeControls.ts DEFAULT_ASSET_PATHS). Nothing else is ever sent to the idle colour.
+ * Backend for the content-hashed asset files only the previous release has: the asset map names the
+ * colour for each (host/edge-assets.sh). Nothing else is ever sent to the idle colour.
  */
 export const EDGE_ASSETS_BACKEND_NAME = "medusa_assets";
 /** Frontend name, for logs and `show stat`. */
@@ -150,10 +150,17 @@ export interface EdgeConfigInput {
     /** Maintenance mode and the operator preview; omitted, the edge has neither. */
     controls?: EdgeControlPaths;
     /**
-     * Path prefixes (ending in '/') of content-hashed assets, answered by whichever colour has them.
-     * @default [] (every request goes to the live colour)
+     * Content-hashed assets: a request under one of `paths` (prefixes ending in '/') whose path is a
+     * key of the map file `map` goes to the colour the map names; host/edge-assets.sh fills it in.
+     * Omitted, every request goes to the live colour.
      */
-    assetPaths?: string[];
+    assets?: EdgeAssetRouting;
+}
+
+export interface EdgeAssetRouting {
+    paths: string[];
+    /** The map file as the edge sees it: `<path> <colour>` lines. */
+    map: string;
 }
 
 const DURATION = /^[0-9]+(us|ms|s|m|h|d)?$/;
@@ -231,8 +238,12 @@ export function validateEdgeConfigInput(input: EdgeConfigInput): void {
     if (input.controls) {
         for (const name of ["maintenanceMap", "previewMap", "holdLua", "maintenancePage"] as const) checkPath(`controls.${name}`, input.controls[name]);
     }
-    for (const prefix of input.assetPaths ?? []) {
-        if (!/^\/[A-Za-z0-9_.\/-]*\/$/.test(prefix)) fail("assetPaths[]", prefix, "a path prefix starting and ending with '/', e.g. /app/assets/");
+    if (input.assets) {
+        if (input.assets.paths.length === 0) fail("assets.paths", input.assets.paths, "at least one path prefix");
+        for (const prefix of input.assets.paths) {
+            if (!/^\/[A-Za-z0-9_.\/-]*\/$/.test(prefix)) fail("assets.paths[]", prefix, "a path prefix starting and ending with '/', e.g. /app/assets/");
+        }
+        checkPath("assets.map", input.assets.map);
     }
     for (const source of input.trustedProxies ?? []) {
         if (!CIDR.test(source)) fail("trustedProxies[]", source, "an IPv4 address or CIDR such as 10.0.0.0/8");
@@ -351,8 +362,15 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
     );
     const controls = input.controls;
     if (controls) add(...controlRules(controls));
-    const assetPaths = input.assetPaths ?? [];
-    if (assetPaths.length > 0) add(`    use_backend ${EDGE_ASSETS_BACKEND_NAME} if { path_beg ${assetPaths.join(" ")} }`);
+    const assets = input.assets;
+    if (assets) {
+        // Exact path lookups only: a path the map does not hold (the live colour's own files, the
+        // admin page, anything else) gets no variable and goes to the live colour.
+        add(
+            `    http-request set-var(txn.asset_colour) path,map(${assets.map}) if { path_beg ${assets.paths.join(" ")} }`,
+            `    use_backend ${EDGE_ASSETS_BACKEND_NAME} if { var(txn.asset_colour) -m found }`,
+        );
+    }
     add(
         // An operator previewing a colour sees which one answered; nobody else does.
         `    http-response del-header ${COLOUR_HEADER}`,
@@ -383,17 +401,15 @@ export function renderHaproxyConfig(input: EdgeConfigInput): string {
         ...servers,
         "",
     );
-    if (assetPaths.length > 0) {
-        // Both colours take asset requests whatever the switch says (it drains only in the main
-        // backend); a hashed file the one asked does not have (404) is asked of the other.
+    if (assets) {
+        // The colour the map named, whatever the switch says (it drains only the main backend). If
+        // that colour is down the rule does not apply and a healthy one answers, as it would anyway.
         add(
             `backend ${EDGE_ASSETS_BACKEND_NAME}`,
             "    balance roundrobin",
             `    option httpchk GET ${healthPath}`,
             "    http-check expect status 200",
-            "    retry-on 404 conn-failure empty-response",
-            "    option redispatch 1",
-            ...previewRoutes,
+            ...COLOURS.map((colour) => `    use-server ${colour} if { var(txn.asset_colour) -m str ${colour} }`),
             ...servers,
             "",
         );

@@ -22,8 +22,9 @@ export interface BackendReply {
 export class ColourBackend {
     mode: BackendMode = "healthy";
     /**
-     * The hashed admin assets this colour's release has (paths under /app/assets/): any other path
-     * there is answered 404, as Medusa's static file server does. Undefined: every path is served.
+     * The hashed admin assets this colour's release has (paths under /app/assets/), answered with
+     * `<colour>:<path>` as JavaScript. Any other path there gets the admin page (200 text/html), as
+     * Medusa answers a file it does not have. Undefined: every path is served as JSON.
      */
     assets?: Set<string>;
     requestsServed = 0;
@@ -102,9 +103,10 @@ export class ColourBackend {
                 });
                 return;
             }
-            if (this.assets && url.pathname.startsWith("/app/assets/") && !this.assets.has(url.pathname)) {
-                response.writeHead(404, { "content-type": "text/plain" });
-                response.end("not found");
+            if (this.assets && url.pathname.startsWith("/app/assets/")) {
+                const has = this.assets.has(url.pathname);
+                response.writeHead(200, { "content-type": has ? "application/javascript" : "text/html" });
+                response.end(has ? `${this.colour}:${url.pathname}` : `<!doctype html><title>${this.colour} admin</title>`);
                 return;
             }
             if (this.mode === "broken-app") {

@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { DEFAULT_ASSET_PATHS, edgeControlFiles, MAINTENANCE_MAP_NAME, PREVIEW_MAP_NAME } from "../../lib/edgeControls";
+import { ADMIN_ASSETS, ASSETS_MAP_NAME, edgeControlFiles, MAINTENANCE_MAP_NAME, PREVIEW_MAP_NAME } from "../../lib/edgeControls";
 import { EDGE_BACKEND_NAME, EdgeConfigInput, renderHaproxyConfig } from "../../lib/haproxyConfig";
 import { Colour } from "../../lib/colour";
 import { runShellScript } from "./runShellScript";
@@ -126,6 +126,7 @@ export class HaproxyEdge {
             for (const file of controlFiles.sideFiles) fs.writeFileSync(path.join(this.edgeDir, file.name), file.content, { mode: 0o644 });
             fs.writeFileSync(path.join(this.edgeDir, MAINTENANCE_MAP_NAME), "mode off\n", { mode: 0o644 });
             fs.writeFileSync(path.join(this.edgeDir, PREVIEW_MAP_NAME), "", { mode: 0o644 });
+            fs.writeFileSync(path.join(this.edgeDir, ASSETS_MAP_NAME), "", { mode: 0o644 });
         }
         let config = renderHaproxyConfig({
             bindAddress: "127.0.0.1",
@@ -134,7 +135,7 @@ export class HaproxyEdge {
             adminSocketPath: this.adminSocket,
             operatorSocketPath: this.operatorSocket,
             stateFilePath: this.stateFile,
-            ...(controlFiles ? { controls: controlFiles, assetPaths: DEFAULT_ASSET_PATHS } : {}),
+            ...(controlFiles ? { controls: controlFiles, assets: { paths: [ADMIN_ASSETS.urlPrefix], map: path.join(this.edgeDir, ASSETS_MAP_NAME) } } : {}),
             ...extra,
         });
         if (options.operatorTcpPort !== undefined) {

@@ -123,6 +123,19 @@ describe("renderHaproxyConfig", () => {
         assert.ok(frontend.includes(`default_backend ${EDGE_BACKEND_NAME}`));
     });
 
+    it("sends an asset path to the colour its map names, only when the map names one, and retries nothing on 404", () => {
+        const config = renderHaproxyConfig({ ...loopbackInput, assets: { paths: ["/app/assets/"], map: "/tmp/edge/assets.map" } });
+        const frontend = section(config, "frontend medusa_edge");
+        const lookup = frontend.indexOf("http-request set-var(txn.asset_colour) path,map(/tmp/edge/assets.map) if { path_beg /app/assets/ }");
+        const route = frontend.indexOf("use_backend medusa_assets if { var(txn.asset_colour) -m found }");
+        assert.ok(lookup !== -1 && route > lookup, `lookup, then route:\n${frontend.join("\n")}`);
+        assert.ok(route < frontend.indexOf(`default_backend ${EDGE_BACKEND_NAME}`));
+        const backend = section(config, "backend medusa_assets");
+        for (const colour of ["blue", "green"]) assert.ok(backend.includes(`use-server ${colour} if { var(txn.asset_colour) -m str ${colour} }`));
+        assert.ok(!/retry-on.*404/.test(config), "Medusa answers a missing asset with 200 HTML: a 404 retry would never fire");
+        assert.ok(!renderHaproxyConfig(loopbackInput).includes("medusa_assets"), "no asset routing unless asked");
+    });
+
     describe("rejects input HAProxy would refuse or misread, naming the field", () => {
         const cases: [string, Partial<EdgeConfigInput>, RegExp][] = [
             ["port 0", { bindPort: 0 }, /bindPort 0 is invalid/],
@@ -138,6 +151,9 @@ describe("renderHaproxyConfig", () => {
             ["maxconn 0", { maxconn: 0 }, /maxconn/],
             ["bad trusted proxy", { trustedProxies: ["10.0.0.0/33"] }, /trustedProxies/],
             ["health path with a space", { healthPath: "/health now" }, /healthPath/],
+            ["asset routing without paths", { assets: { paths: [], map: "/tmp/edge/assets.map" } }, /assets\.paths/],
+            ["an asset path without its trailing slash", { assets: { paths: ["/app/assets"], map: "/tmp/edge/assets.map" } }, /assets\.paths\[\]/],
+            ["a relative asset map", { assets: { paths: ["/app/assets/"], map: "assets.map" } }, /assets\.map/],
         ];
         for (const [name, change, message] of cases) {
             it(name, () => assert.throws(() => renderHaproxyConfig({ ...loopbackInput, ...change }), message));
