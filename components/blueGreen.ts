@@ -3,7 +3,7 @@
 // outputs it exposes are derived from the switch, so a failed switch records nothing.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Colour, COLOURS } from "../lib/colour";
+import { Colour, COLOURS, otherColour } from "../lib/colour";
 import { DeployConfig } from "../lib/deployConfig";
 import { HostNames } from "../lib/hostNames";
 import { ReleasePlan } from "../lib/releasePlan";
@@ -12,6 +12,7 @@ import { ColourSet, PreMigrationBackup } from "./colourSet";
 import { backupEnv, backupTarget, parseBackupReport, parseRetentionReport } from "../lib/databaseBackup";
 import { DailyBackup } from "./dailyBackup";
 import { DockerHost } from "./dockerHost";
+import { AssetHandover } from "./assetHandover";
 import { Edge } from "./edge";
 import { TrafficSwitch } from "./trafficSwitch";
 import { WorkerHandover } from "./workerHandover";
@@ -182,6 +183,19 @@ export class BlueGreen extends pulumi.ComponentResource {
         const target = this.colours[plan.live];
         if (!target) throw new Error(`internal: plan makes ${plan.live} live but declares no release for it`);
 
+        const other = otherColour(plan.live);
+        const assetHandover = new AssetHandover(
+            "asset-handover",
+            {
+                target: plan.live,
+                host,
+                edge,
+                servers: { blue: names.server("blue"), green: names.server("green") },
+                serverIds: [target.server.id, ...(this.colours[other] ? [this.colours[other].server.id] : [])],
+                dependsOn: [target.healthGate, target.migration],
+            },
+            parent,
+        );
         const trafficSwitch = new TrafficSwitch(
             "switch",
             {
@@ -191,7 +205,7 @@ export class BlueGreen extends pulumi.ComponentResource {
                 targetServerId: target.server.id,
                 watch: { seconds: config.switchWatch.seconds, maxErrorRate: config.switchWatch.maxErrorRate },
                 // The server's health gate, not the server alone: Docker must call it healthy first.
-                dependsOn: [target.healthGate, target.migration],
+                dependsOn: [target.healthGate, target.migration, assetHandover.done],
             },
             parent,
         );

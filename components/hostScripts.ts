@@ -13,6 +13,7 @@ export type HostScriptName =
     | "prune-backups"
     | "restore-database"
     | "stack-status"
+    | "edge-assets"
     | "edge-maintenance"
     | "edge-preview"
     | "ensure-buildkit-builder"

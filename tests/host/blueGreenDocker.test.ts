@@ -5,8 +5,9 @@
 // socket, both in the edge's socket folder (edge-run/); the edge container runs as the non-root user
 // install-edge-config.sh names, with its config folder mounted read-only, a read-only root file
 // system and no capabilities, as components/edge.ts runs it; a colour container replaced (new IP, its old IP taken by another container) and the edge following
-// the name; the edge restarted as a container coming back on the live colour; a switch to a stopped
-// colour refused. Light keep-alive load runs through the switches and must see zero failures.
+// the name; an admin tab opened on one release loading its chunks from that colour after a switch
+// (host/edge-assets.sh's map); the edge restarted as a container coming back on the live colour; a
+// switch to a stopped colour refused. Light keep-alive load runs through the switches and must see zero failures.
 //
 // The daemon runs in a network namespace of this suite's own (tests/support/netnsDockerd.ts), so
 // its bridge, veths and published port never touch the host; the HTTP clients and the switch
@@ -20,6 +21,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { edgeInstallEnv, parseEdgeUser, renderEdgeConfig } from "../../components/edge";
 import { Colour } from "../../lib/colour";
+import { ADMIN_ASSETS, ASSETS_MAP_NAME } from "../../lib/edgeControls";
 import { COLOUR_HEADER, EDGE_BACKEND_NAME, EDGE_SELF_HEALTH_PATH } from "../../lib/haproxyConfig";
 import { EDGE_CONTAINER_PORT, hostNames, MEDUSA_PORT } from "../../lib/hostNames";
 import { acquireBuildDockerd, dockerBuild, releaseBuildDockerd, buildLocalBaseImage } from "../support/buildDockerd";
@@ -126,6 +128,38 @@ process.stdin.on("end", async () => { running = false; await Promise.all(all); a
 process.stdin.resume();
 `;
 
+// An admin tab loading its chunks on keep-alive connections until stdin closes, then one JSON summary
+// of the answers each path got (body, or status and content type when it is not a chunk).
+const ASSET_TAB_SCRIPT = `
+const http = require("node:http");
+const url = process.env.TAB_URL, paths = process.env.TAB_PATHS.split(" ");
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const answers = {};
+let running = true, total = 0;
+const get = (p) => new Promise((resolve) => {
+  http.get(url + p, { agent }, (res) => {
+    let text = "";
+    res.on("data", (c) => (text += c));
+    res.on("end", () => resolve(res.statusCode === 200 && String(res.headers["content-type"]).startsWith("text/javascript") ? text.trim() : "HTTP " + res.statusCode + " " + res.headers["content-type"]));
+  }).on("error", (e) => resolve(e.code || e.message));
+});
+const loop = (async () => {
+  while (running) for (const p of paths) {
+    const answer = await get(p);
+    total++;
+    // A tab, not a flood: the edge answers more than 500 requests a second from one address with 429.
+    await new Promise((s) => setTimeout(s, 20));
+    answers[p] = answers[p] || {};
+    answers[p][answer] = (answers[p][answer] || 0) + 1;
+  }
+})();
+process.stdin.on("end", async () => { running = false; await loop; agent.destroy(); process.stdout.write(JSON.stringify({ total, answers })); });
+process.stdin.resume();
+`;
+
+/** A chunk only one colour's release has, and what that colour answers for it. */
+const chunkOf = (colour: Colour, release: string): { file: string; body: string } => ({ file: `${colour}-${release}-chunk.js`, body: `chunk of ${colour} ${release}` });
+
 describe("blue/green on Docker: edge container, embedded DNS, replaced colour, edge restart (real dockerd)", function () {
     this.timeout(10 * 60 * 1000);
     let ns: NetnsDockerd;
@@ -163,6 +197,9 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
             VERIFY_URL: "http://edge/health",
             VERIFY_TIMEOUT: "20",
             HEALTH_WAIT_TIMEOUT: "5",
+            // The watch itself is tested in tests/host/trafficSwitch.test.ts; its 30 s default here
+            // would only add five minutes of waiting.
+            WATCH_SECONDS: "3",
         });
     }
 
@@ -257,6 +294,41 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
             } catch {
                 throw new Error(`load client output unreadable: ${stdout} ${stderr}`);
             }
+        };
+    }
+
+    /** Writes a file into a colour's admin asset folder, as another build of the admin would have it. */
+    function addChunk(colour: Colour, file: string, body: string): void {
+        docker(["exec", names.server(colour), "node", "-e", "require('fs').writeFileSync(process.argv[1], process.argv[2])", `${ADMIN_ASSETS.folder}/${file}`, body]);
+    }
+
+    /** host/edge-assets.sh as components/assetHandover.ts runs it, before a switch to `colour`. */
+    async function handOverAssets(colour: Colour): Promise<string> {
+        const result = await inNetns("sh", [path.join(repo, "host/edge-assets.sh")], dockerd.env({
+            EDGE_ADMIN_SOCKET: adminSocket,
+            EDGE_DIR: names.edgeDir,
+            EDGE_DIR_IN_EDGE: names.edgeMountPoint,
+            EDGE_CONTROL_DIR: names.edgeControlDir,
+            TARGET_COLOUR: colour,
+            SERVER_BLUE: names.server("blue"),
+            SERVER_GREEN: names.server("green"),
+            ASSET_FOLDER: ADMIN_ASSETS.folder,
+            ASSET_URL_PREFIX: ADMIN_ASSETS.urlPrefix,
+        }));
+        assert.equal(result.code, 0, `edge-assets failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
+        return result.stdout.trim().split("\n").pop() ?? "";
+    }
+
+    /** Starts an admin tab's chunk loop in the namespace; the returned function stops it. */
+    function startTab(files: string[]): () => Promise<{ total: number; answers: Record<string, Record<string, number>> }> {
+        const child = ns.spawn(process.execPath, ["-e", ASSET_TAB_SCRIPT], { ...process.env, TAB_URL: EDGE_URL, TAB_PATHS: files.map((f) => ADMIN_ASSETS.urlPrefix + f).join(" ") });
+        let stdout = "";
+        child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
+        const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+        return async () => {
+            child.stdin?.end();
+            await closed;
+            return JSON.parse(stdout) as { total: number; answers: Record<string, Record<string, number>> };
         };
     }
 
@@ -411,6 +483,50 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         assert.ok(summary.total > 100, `load too light to mean anything: ${summary.total} requests`);
     });
 
+    it("an admin tab opened on green r2 keeps loading its chunks from green after a switch to blue r1, and blue's own from blue; the map survives a switch back", async function () {
+        const [blueChunk, greenChunk] = [chunkOf("blue", "r1"), chunkOf("green", "r2")];
+        addChunk("blue", blueChunk.file, blueChunk.body);
+        addChunk("green", greenChunk.file, greenChunk.body);
+        // Names that are not a plain file word never reach the edge's map.
+        addChunk("green", ".hidden.js", "hidden");
+        addChunk("green", "two words.js", "spaced");
+        const stopTab = startTab([greenChunk.file]);
+        const stopTraffic = startLoad(2, 10);
+        await sleep(300);
+        assert.equal(await handOverAssets("blue"), "assets: 1 kept on green");
+        assert.equal(fs.readFileSync(path.join(names.edgeDir, ASSETS_MAP_NAME), "utf8"), `${ADMIN_ASSETS.urlPrefix}${greenChunk.file} green\n`);
+        await switchOk("blue");
+        await assertServedBy("blue", "r1");
+        await sleep(500);
+        const tab = await stopTab();
+        const traffic = await stopTraffic();
+        console.log(`      green r2's tab across the switch to blue: ${JSON.stringify(tab)}; other traffic ${traffic.total} requests, ${traffic.failed} failed`);
+        assert.deepEqual(tab.answers, { [ADMIN_ASSETS.urlPrefix + greenChunk.file]: { [greenChunk.body]: tab.total } }, "every chunk request of the old tab answered by green");
+        assert.ok(tab.total > 20, `too few chunk requests to mean anything: ${tab.total}`);
+        assert.equal(traffic.failed, 0, traffic.failures.join("; "));
+
+        // After the switch: blue's own chunk from blue, the built one (both have it) from the live colour.
+        const built = docker(["exec", names.server("blue"), "ls", ADMIN_ASSETS.folder]).split("\n").find((f) => f.startsWith("index-"));
+        assert.ok(built, "the fixture build wrote no admin chunk");
+        const afterSwitch = startTab([blueChunk.file, built]);
+        await sleep(500);
+        const answers = (await afterSwitch()).answers;
+        assert.deepEqual(Object.keys(answers[ADMIN_ASSETS.urlPrefix + blueChunk.file]), [blueChunk.body]);
+        assert.equal(Object.keys(answers[ADMIN_ASSETS.urlPrefix + built]).length, 1, `the shared chunk: ${JSON.stringify(answers)}`);
+
+        // Back to green, as the deploy would: now blue r1's chunk is the one only the other colour has.
+        assert.equal(await handOverAssets("green"), "assets: 1 kept on blue");
+        await switchOk("green");
+        await assertServedBy("green", "r2", 20);
+        const back = (await (async () => {
+            const stop = startTab([blueChunk.file, greenChunk.file]);
+            await sleep(500);
+            return stop();
+        })()).answers;
+        assert.deepEqual(Object.keys(back[ADMIN_ASSETS.urlPrefix + blueChunk.file]), [blueChunk.body]);
+        assert.deepEqual(Object.keys(back[ADMIN_ASSETS.urlPrefix + greenChunk.file]), [greenChunk.body]);
+    });
+
     it("a config change installs and reloads the running edge (SIGHUP to the master) keeping the live colour", async function () {
         // Not a deploy step (deploys never reload): measured under the same load and reported, not gated.
         const stopReloadLoad = startLoad();
@@ -451,6 +567,11 @@ describe("blue/green on Docker: edge container, embedded DNS, replaced colour, e
         const servers = edgeServers();
         assert.equal(servers.green.address, ips.greenR2);
         assert.ok((servers.blue.adminState & 0x08) !== 0, `blue should come back drained: ${JSON.stringify(servers)}`);
+        // The asset map comes back from its file: blue r1's chunk still reaches blue.
+        const chunk = chunkOf("blue", "r1");
+        const stop = startTab([chunk.file]);
+        await sleep(300);
+        assert.deepEqual(Object.keys((await stop()).answers[ADMIN_ASSETS.urlPrefix + chunk.file]), [chunk.body]);
     });
 
     it("refuses to switch to a colour whose container is stopped; traffic stays on the live colour", async function () {

@@ -42,7 +42,7 @@ describe("the program under Pulumi mocks", function () {
         const run = await runProgram({ stack: "dev", config: stackConfig("dev"), appRelease: "A" });
         assert.deepEqual(names(run, "docker:index/container:Container"), ["blue-server", "blue-worker", "daily-backup", "edge", "postgres", "redis", "registry"]);
         assert.deepEqual(names(run, "docker-build:index:Image"), ["app", "base"]);
-        assert.deepEqual(names(run, "command:local:Command"), ["blue-backup", "blue-backup-retention", "blue-health-gate", "blue-migration", "buildkit-builder", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:local:Command"), ["blue-backup", "blue-backup-retention", "blue-health-gate", "blue-migration", "buildkit-builder", "edge-assets", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
         assert.equal(run.outputs.live, "blue");
         assert.deepEqual(run.outputs.blue, { release: "A", image: `localhost:5000/medusa-store:A@${(run.outputs.blue as { image: string }).image.split("@")[1]}`, source: "built" });
         assert.equal(run.outputs.green, undefined);
@@ -83,7 +83,9 @@ describe("the program under Pulumi mocks", function () {
         assert.deepEqual(await dependsOnNames(server), ["blue-migration"]);
         const switchCommand = run.named("traffic-switch");
         const deps = await dependsOnNames(switchCommand);
-        for (const needed of ["edge", "blue-health-gate", "blue-migration"]) assert.ok(deps.includes(needed), `switch depends on ${needed}: ${deps}`);
+        for (const needed of ["edge", "blue-health-gate", "blue-migration", "edge-assets"]) assert.ok(deps.includes(needed), `switch depends on ${needed}: ${deps}`);
+        const assets = run.named("edge-assets");
+        for (const needed of ["edge", "blue-health-gate", "blue-migration"]) assert.ok((await dependsOnNames(assets)).includes(needed), `the asset map is written once blue is healthy and migrated (${needed})`);
         assert.deepEqual(await dependsOnNames(run.named("blue-worker")), ["switch", "worker-handover"]);
     });
 
@@ -107,6 +109,12 @@ describe("the program under Pulumi mocks", function () {
         assert.deepEqual(run.named("blue-migration").opts.ignoreChanges, ["create", "stdin", "triggers", "connection"]);
         assert.equal(run.named("blue-image").inputs.name, imageA);
         assert.match(String(run.named("traffic-switch").inputs.create), /TARGET_COLOUR='green'/);
+        const assets = String(run.named("edge-assets").inputs.create);
+        for (const env of ["TARGET_COLOUR='green'", "SERVER_BLUE='medusa-dev-blue-server'", "SERVER_GREEN='medusa-dev-green-server'", "ASSET_FOLDER='/server/public/admin/assets'", "ASSET_URL_PREFIX='/app/assets/'"]) assert.ok(assets.includes(env), `edge-assets gets ${env}`);
+        const triggers = (await valueOf(run.named("edge-assets").inputs.triggers as pulumi.Input<unknown[]>)) as unknown[];
+        // After the script's own hash: the target and both colours' servers.
+        assert.equal(triggers.length, 4, "the map follows the script, the target and both colours' servers");
+        assert.equal(triggers[1], "green");
         assert.equal(run.outputs.live, "green");
         assert.equal(run.outputs.rollbackRelease, "A");
         assert.deepEqual((run.outputs.green as { release: string }).release, "B");
@@ -293,7 +301,7 @@ describe("the program under Pulumi mocks", function () {
     it("staging: remote commands over ssh, the daemon settings applied first, builds on the host", async () => {
         const run = await runProgram({ stack: "staging", config: stackConfig("staging", release("A")), appRelease: "A" });
         assert.deepEqual(names(run, "command:local:Command"), ["buildkit-builder"], "only the builder runs locally (buildx keeps metadata on the client)");
-        assert.deepEqual(names(run, "command:remote:Command"), ["blue-backup", "blue-backup-retention", "blue-health-gate", "blue-migration", "daemon-json", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
+        assert.deepEqual(names(run, "command:remote:Command"), ["blue-backup", "blue-backup-retention", "blue-health-gate", "blue-migration", "daemon-json", "edge-assets", "edge-config", "preflight", "prune-release-images", "stop-worker", "traffic-switch"]);
         const daemon = run.named("daemon-json");
         assert.match(String(await valueOf(daemon.inputs.create as pulumi.Input<string>)), /^sudo -n env DAEMON_JSON_DESIRED=/);
         const provider = run.named("host-docker");
