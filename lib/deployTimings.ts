@@ -33,7 +33,8 @@ export function phaseOf(type: string, urn: string): DeployPhase | undefined {
     if (/^(blue|green)-migration$/.test(name)) return "migrate";
     if (type === "docker:index/container:Container" && /^(blue|green)-server$/.test(name)) return "start";
     if (/^(blue|green)-health-gate$/.test(name)) return "healthy";
-    if (name === "traffic-switch") return "switch+verify";
+    // The asset map is written right before the switch, as part of it.
+    if (name === "traffic-switch" || name === "edge-assets") return "switch+verify";
     if (/^(blue|green)-worker$/.test(name) || name === "stop-worker") return "worker";
     return undefined;
 }

@@ -16,6 +16,7 @@ describe("deploy timings", () => {
         assert.equal(phaseOf("docker:index/container:Container", urn("docker:index/container:Container", "green-server")), "start");
         assert.equal(phaseOf("docker:index/container:Container", urn("docker:index/container:Container", "postgres")), undefined);
         assert.equal(phaseOf("command:local:Command", urn("command:local:Command", "traffic-switch")), "switch+verify");
+        assert.equal(phaseOf("command:remote:Command", urn("command:remote:Command", "edge-assets")), "switch+verify");
         assert.equal(phaseOf("command:local:Command", urn("command:local:Command", "stop-worker")), "worker");
     });
 
