@@ -17,6 +17,7 @@ import * as path from "node:path";
 import type { PrivateDockerd } from "../tests/support/privateDockerd";
 import { acquireBuildDockerd, releaseBuildDockerd, dockerBuild, buildClient, BuildStep, buildLocalBaseImage } from "../tests/support/buildDockerd";
 import { LOCAL_NODE_IMAGE } from "../tests/support/localNodeImage";
+import { bareBuildSeconds, changeSource, freshCopy, loadAverage, run } from "./appCopies";
 
 const repo = path.resolve(__dirname, "..");
 const work = path.join(repo, ".test-work/bench-build");
@@ -58,24 +59,10 @@ function parseArgs(argv: string[]): Args {
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
-const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
 
 /** `docker` against the build daemon, with the client whose build uses the daemon's BuildKit. */
 function buildDocker(dockerd: PrivateDockerd, args: string[]): string {
     return execFileSync(buildClient(), args, { env: dockerd.env(), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
-}
-
-function run(command: string, args: string[], cwd: string): void {
-    execFileSync(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MEDUSA_DISABLE_TELEMETRY: "true" }, maxBuffer: 256 * 1024 * 1024 });
-}
-
-/** Copies the app without what its .dockerignore leaves out anyway (node_modules, .medusa). */
-function freshCopy(source: string, destination: string): void {
-    fs.rmSync(destination, { recursive: true, force: true });
-    fs.cpSync(source, destination, { recursive: true, filter: (src) => !/\/(node_modules|\.medusa)$/.test(src) });
-    // The seed recipe copies start.sh from the app root, as the seed's app has one.
-    const startScript = path.join(destination, "start.sh");
-    if (!fs.existsSync(startScript)) fs.writeFileSync(startScript, "#!/bin/sh\nexec npx medusa start\n", { mode: 0o755 });
 }
 
 /** package.json + package-lock.json with ADDED_DEPENDENCY, resolved once by npm (lockfile only, nothing installed). */
@@ -87,33 +74,6 @@ function prepareDependencyVariant(source: string, destination: string): void {
         `${ADDED_DEPENDENCY.name}@${ADDED_DEPENDENCY.version}`], destination);
     const lock = fs.readFileSync(path.join(destination, "package-lock.json"), "utf8");
     if (!lock.includes(`"node_modules/${ADDED_DEPENDENCY.name}"`)) throw new Error(`npm did not add ${ADDED_DEPENDENCY.name} to the lockfile`);
-}
-
-/** Appends a comment to the first source file under src/, so only the app's sources change. */
-function changeSource(app: string): string {
-    const files = (fs.readdirSync(path.join(app, "src"), { recursive: true }) as string[])
-        .filter((f) => /\.(ts|js|tsx|jsx)$/.test(f))
-        .sort();
-    if (files.length === 0) throw new Error(`no source file under ${app}/src`);
-    const file = path.join(app, "src", files[0]);
-    fs.appendFileSync(file, `\n// bench source change ${new Date().toISOString()}\n`);
-    return path.relative(app, file);
-}
-
-/**
- * Seconds of the app's own build on this machine, outside Docker: in the app's folder when its
- * node_modules is installed (the build only writes the gitignored .medusa), else in a copy after `npm ci`.
- */
-function bareBuildSeconds(source: string): number {
-    let folder = source;
-    if (!fs.existsSync(path.join(source, "node_modules"))) {
-        folder = path.join(work, `${path.basename(source)}-bare`);
-        freshCopy(source, folder);
-        run("npm", ["ci", "--no-audit", "--no-fund"], folder);
-    }
-    const started = Date.now();
-    run("npm", ["run", "build"], folder);
-    return (Date.now() - started) / 1000;
 }
 
 async function measure(dockerd: PrivateDockerd, recipe: Recipe, app: string, scenario: Scenario, variant: string): Promise<Measurement> {
@@ -231,7 +191,7 @@ async function main(): Promise<void> {
                     // Timed right before the build it is compared with, so both see the same machine load.
                     bareLoad = loadAverage();
                     console.log(`bare build of ${appName} on the host (load ${bareLoad})`);
-                    bareSeconds = round1(bareBuildSeconds(source));
+                    bareSeconds = round1(bareBuildSeconds(source, work));
                     console.log(`  ${bareSeconds} s`);
                 }
                 console.log(`${recipe}: ${scenario} (load ${loadAverage()})`);

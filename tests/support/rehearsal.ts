@@ -46,6 +46,8 @@ export interface RehearsalStackOptions {
     env?: Record<string, string>;
     /** File backend folder; stacks that read each other's outputs (promotion) share one. @default <work>/state */
     stateDir?: string;
+    /** The app the stack builds, copied into <work>/app. @default REHEARSAL_APP */
+    app?: string;
 }
 
 export class RehearsalStack {
@@ -76,7 +78,7 @@ export class RehearsalStack {
         // A promoting stack has no app of its own: it deploys what its source stack serves.
         const builds = this.options.settings.promoteFrom === undefined;
         if (builds) {
-            fs.cpSync(REHEARSAL_APP, this.appDir, { recursive: true, filter: (src) => !/\/(node_modules|\.medusa)$/.test(src) });
+            fs.cpSync(this.options.app ?? REHEARSAL_APP, this.appDir, { recursive: true, filter: (src) => !/\/(node_modules|\.medusa)$/.test(src) });
             // The shop's app is a git repository of its own: `release: auto` names each release by its commit.
             this.git(["init", "-q", "-b", "main"]);
             fs.writeFileSync(path.join(this.appDir, ".gitignore"), "node_modules/\n.medusa/\n");
@@ -105,8 +107,13 @@ export class RehearsalStack {
     commitRelease(name: string, behaviour: AppBehaviour = GOOD_RELEASE): string {
         fs.writeFileSync(path.join(this.appDir, "behaviour.json"), `${JSON.stringify(behaviour)}\n`);
         fs.writeFileSync(path.join(this.appDir, "src/release-notes.txt"), `${name}\n`);
+        return this.commitAll(name);
+    }
+
+    /** Commits the app folder as it is and returns the release name `release: auto` gives it. */
+    commitAll(message: string): string {
         this.git(["add", "-A"]);
-        this.git(["commit", "-q", "-m", name]);
+        this.git(["commit", "-q", "-m", message]);
         return this.git(["rev-parse", "--short=12", "HEAD"]).trim();
     }
 
