@@ -135,7 +135,7 @@ function engineEnv(toolchain: Toolchain, target: EngineStack): NodeJS.ProcessEnv
         PULUMI_BACKEND_URL: `file://${path.resolve(target.stateDir)}`,
         PULUMI_CONFIG_PASSPHRASE: "engine-test-passphrase",
         // ts-node type-checks the program at every preview and up (8.3 s of CPU against 3.5 s); the
-        // suite checks the types once instead (tests/unit/typecheck.test.ts).
+        // suite checks the types once instead (tests/engine/typecheck.test.ts).
         PULUMI_NODEJS_TRANSPILE_ONLY: "true",
         ...target.env,
     };

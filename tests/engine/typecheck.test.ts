@@ -1,4 +1,4 @@
-// The whole project type-checks under the strict tsconfig. The engine tests run the program with
+// The whole project type-checks under the strict tsconfig. The other engine tests run the program with
 // ts-node's transpile-only mode (tests/support/toolchain.ts), so this is where a type error fails.
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
