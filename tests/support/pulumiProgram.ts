@@ -65,6 +65,7 @@ function edgeUserReport(create: unknown): string {
 function scriptStdout(name: string, create: unknown): string {
     if (name.endsWith("traffic-switch")) return `switching\nlive: ${targetColourOf(create)}`;
     if (name.endsWith("edge-config")) return edgeUserReport(create);
+    if (name.endsWith("edge-assets")) return `assets: 0 kept on ${targetColourOf(create) === "blue" ? "green" : "blue"}`;
     // As the script reports it: root under sudo, otherwise a deploy user's ids.
     if (name.endsWith("preflight")) return `preflight: host scripts run as ${/\bsudo\b/.test(String(create)) ? "0:0" : "1000:1000"}\npreflight: ok`;
     if (name.endsWith("-backup-retention")) return "removed: x 1 bytes (beyond KEEP_DEPLOY)\nbackups: 3 kept, 12288 bytes in /backups";
